@@ -1,0 +1,42 @@
+"""lab_utils: everything the CNN lab report's notebooks need — data, models, training, evaluation, figures.
+
+Importing it has no side effects: no seeding, no rcParams, no backend choice (set KERAS_BACKEND first).
+"""
+
+from __future__ import annotations
+
+from .config import RunConfig
+from .data import DATASET_NAMES, Dataset, load_dataset
+from .errors import ConfigError, DatasetError, LabError, WeightsError
+from .evaluation import Predictions, predict
+from .experiments import EXPERIMENTS, get_experiment
+from .lab import Lab
+from .models import MODEL_BUILDERS, build_model, count_params
+from .profiles import PROFILES, get_profile
+from .records import RunRecord, load_records
+from .training import Run, train
+
+__all__ = [
+    "DATASET_NAMES",
+    "EXPERIMENTS",
+    "MODEL_BUILDERS",
+    "PROFILES",
+    "ConfigError",
+    "Dataset",
+    "DatasetError",
+    "Lab",
+    "LabError",
+    "Predictions",
+    "Run",
+    "RunConfig",
+    "RunRecord",
+    "WeightsError",
+    "build_model",
+    "count_params",
+    "get_experiment",
+    "get_profile",
+    "load_dataset",
+    "load_records",
+    "predict",
+    "train",
+]

@@ -1,0 +1,131 @@
+"""Data augmentation as Keras preprocessing layers that live inside the model.
+
+The seed report used `ImageDataGenerator`, which Keras 3 no longer ships (and which never ran on JAX). Random
+layers inside the model do the same job on the device, are saved with the model, and are the identity at
+inference: Keras only applies them when the model is called with `training=True` (as `fit` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from lab_utils.errors import ConfigError
+
+__all__ = [
+    "AUGMENTATION_PRESETS",
+    "AugmentationPreset",
+    "LayerSpec",
+    "augment_examples",
+    "build_augmentation",
+]
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One random layer of a preset: a name suffix, the layer class and its keyword arguments."""
+
+    suffix: str
+    layer: Callable[..., keras.layers.Layer]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AugmentationPreset:
+    """A named augmentation set: what the seed report called it, and the layers that reproduce it."""
+
+    description: str
+    layers: tuple[LayerSpec, ...]
+
+
+# ImageDataGenerator's defaults translated: its shift ranges are fractions of the size (Keras factors too), its
+# rotation_range is in degrees (RandomRotation wants a fraction of a full turn: 20/360 = ±20°), and its
+# fill_mode default is "nearest" (the layers default to "reflect", so it is set explicitly).
+AUGMENTATION_PRESETS: dict[str, AugmentationPreset] = {
+    "flip_shift": AugmentationPreset(
+        description="horizontal_flip + width/height_shift_range=0.1 (the seed's final set, Table III)",
+        layers=(
+            LayerSpec("flip", keras.layers.RandomFlip, {"mode": "horizontal"}),
+            LayerSpec(
+                "translation",
+                keras.layers.RandomTranslation,
+                {"height_factor": 0.1, "width_factor": 0.1, "fill_mode": "nearest"},
+            ),
+        ),
+    ),
+    "flip": AugmentationPreset(
+        description="vertical + horizontal flips only (the seed's 'flipping only' variant, -3.7%)",
+        layers=(LayerSpec("flip", keras.layers.RandomFlip, {"mode": "horizontal_and_vertical"}),),
+    ),
+    "flip_rotate": AugmentationPreset(
+        description="vertical + horizontal flips + rotation_range=20 (the seed's rejected set, -5.2%)",
+        layers=(
+            LayerSpec("flip", keras.layers.RandomFlip, {"mode": "horizontal_and_vertical"}),
+            LayerSpec(
+                "rotation", keras.layers.RandomRotation, {"factor": 20 / 360, "fill_mode": "nearest"}
+            ),
+        ),
+    ),
+}
+
+
+def build_augmentation(
+    preset: str, *, seed: int | None = None, name: str = "augmentation"
+) -> keras.Sequential:
+    """A fresh `Sequential` of the preset's random layers, named `{name}_{suffix}`.
+
+    Args:
+        preset: a key of `AUGMENTATION_PRESETS`.
+        seed: makes the random draws repeatable; each layer gets `seed + i` so that, e.g., the flip and the
+            shift are not driven by the same random stream. None draws from Keras's global seed (set by
+            `keras.utils.set_random_seed`).
+        name: the name of the block, as it appears in `model.summary()`.
+
+    Returns:
+        An unbuilt `keras.Sequential` that is the identity unless called with `training=True`.
+    """
+    try:
+        spec = AUGMENTATION_PRESETS[preset]
+    except KeyError:
+        raise ConfigError(
+            f"Unknown augmentation preset {preset!r}; known presets: {sorted(AUGMENTATION_PRESETS)}"
+        ) from None
+    layers = [
+        item.layer(**item.kwargs, seed=None if seed is None else seed + i, name=f"{name}_{item.suffix}")
+        for i, item in enumerate(spec.layers)
+    ]
+    return keras.Sequential(layers, name=name)
+
+
+def augment_examples(image: np.ndarray, preset: str, n: int = 8, *, seed: int = 0) -> np.ndarray:
+    """`n` images for a figure like the seed's Fig. 6: the original first, then `n - 1` random augmentations.
+
+    Args:
+        image: one image, (H, W, C) or (H, W), pixel values 0..255.
+        preset: a key of `AUGMENTATION_PRESETS`.
+        n: how many images to return, the original included.
+        seed: the same seed gives the same augmentations.
+
+    Returns:
+        An (n, H, W, C) array with the input's dtype (uint8 input → rounded and clipped to 0..255).
+    """
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3:
+        raise ConfigError(f"augment_examples takes one (H, W, C) image; got shape {image.shape}")
+    if n < 1:
+        raise ConfigError(f"n must be at least 1 (the original); got {n}")
+    augmentation = build_augmentation(preset, seed=seed)
+    batch = np.repeat(image[None].astype("float32"), n - 1, axis=0)
+    augmented = (
+        keras.ops.convert_to_numpy(augmentation(batch, training=True)) if n > 1 else batch
+    )
+    out = np.concatenate([image[None].astype("float32"), augmented], axis=0)
+    if image.dtype == np.uint8:
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return out

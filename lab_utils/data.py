@@ -1,0 +1,338 @@
+"""Load MNIST, Fashion-MNIST or CIFAR-10 reproducibly, from local files first and the network last.
+
+Sources, in order: an explicit `data_dir` (else `LAB_DATA_DIR`), Debian's Fashion-MNIST package, the
+Keras cache (`$KERAS_HOME/datasets`, hash-checked), then a verified download into that cache. Every
+failure raises `DatasetError` saying what is wrong and how to fix it; nothing is ever written to a
+data folder, and a failed download leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from lab_utils import paths
+from lab_utils.data_formats import CIFAR_DIR, CIFAR_TAR, IDX_GZ, RawSplits, file_digests, find_official_files
+from lab_utils.data_formats import load_cifar_folder, load_cifar_tar
+from lab_utils.errors import DatasetError
+
+DATASET_NAMES: tuple[str, ...] = ("mnist", "fashion_mnist", "cifar10")
+_ALIASES = {"fashion-mnist": "fashion_mnist", "cifar-10": "cifar10"}
+# A module constant so tests can point it elsewhere.
+DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "mnist": tuple(str(digit) for digit in range(10)),
+    "fashion_mnist": (
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+}
+IMAGE_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
+# Subfolder names accepted under a data folder, the first one documented in messages.
+_SUBFOLDERS = {"mnist": ("mnist",), "fashion_mnist": ("fashion_mnist", "fashion-mnist"), "cifar10": ("cifar10",)}
+_EXPECTED = {
+    "mnist": f"{', '.join(IDX_GZ)}, or mnist.npz",
+    "fashion_mnist": ", ".join(IDX_GZ),
+    "cifar10": f"{CIFAR_DIR}/ (data_batch_1..5, test_batch, batches.meta) or {CIFAR_TAR}",
+}
+
+
+@dataclass(frozen=True)
+class Remote:
+    """An official download: `get_file` verifies `file_hash`; `also_accepted` are other known-good cached copies."""
+
+    url: str
+    file_hash: str
+    also_accepted: tuple[str, ...] = ()
+
+
+_TF_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+# Fashion-MNIST publishes md5s only. Debian's .gz files are re-gzipped (their headers lack the file name,
+# exactly what makes them 23-24 bytes shorter than the official ones), so their md5s differ; their
+# sha256s are accepted for a copy in the cache, get_file checks a download against the official md5.
+_FASHION_HASHES = {
+    IDX_GZ[0]: ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7"),
+    IDX_GZ[1]: ("25c81989df183df01b3e8a0aad5dffbe", "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056"),
+    IDX_GZ[2]: ("bef4ecab320f06d8554ea6380940ec79", "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa"),
+    IDX_GZ[3]: ("bb300cfdad3c16e7a12a480ee83cd310", "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05"),
+}
+_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+_CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+_CIFAR_HASHES = ("6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce", "c58f30108f718f92721af3b95e74349a")
+# The one table of URLs and hashes: dataset -> (subfolder of $KERAS_HOME/datasets, {file name: Remote}).
+DOWNLOADS: dict[str, tuple[str, dict[str, Remote]]] = {
+    "mnist": ("", {"mnist.npz": Remote(_TF_DATASETS + "mnist.npz", _MNIST_SHA256)}),
+    "fashion_mnist": (
+        "fashion-mnist",
+        {name: Remote(_TF_DATASETS + name, md5, (sha,)) for name, (md5, sha) in _FASHION_HASHES.items()},
+    ),
+    "cifar10": ("", {CIFAR_TAR: Remote(_CIFAR_URL, _CIFAR_HASHES[0], _CIFAR_HASHES[1:])}),
+}
+# Where Keras itself leaves CIFAR in its cache: older versions, then 3.15.1's get_file(extract=True).
+_KERAS_CIFAR_FOLDERS = (CIFAR_DIR, f"{CIFAR_DIR}-target/{CIFAR_DIR}")
+_KERAS_CIFAR_ARCHIVES = (CIFAR_TAR, f"{CIFAR_DIR}.tar.gz", f"{CIFAR_DIR}-target_archive")
+
+Loader = Callable[[], RawSplits]
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: == on arrays is ambiguous; compare fingerprint() instead
+class Dataset:
+    """One dataset split into train / validation / test; arrays are read-only so the fingerprint stays true."""
+
+    name: str
+    class_names: tuple[str, ...]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """What a model's `Input` needs, so models never hard-code a dataset's shape."""
+        height, width, channels = (int(d) for d in self.x_train.shape[1:])
+        return height, width, channels
+
+    @property
+    def num_classes(self) -> int:
+        """The width of the softmax layer."""
+        return len(self.class_names)
+
+    def _splits(self) -> tuple[tuple[str, np.ndarray, np.ndarray], ...]:
+        """The three splits in one fixed order, so hashing and counting agree on it."""
+        return (
+            ("train", self.x_train, self.y_train),
+            ("validation", self.x_val, self.y_val),
+            ("test", self.x_test, self.y_test),
+        )
+
+    def fingerprint(self) -> str:
+        """A sha256 of the exact arrays: the run cache keys on it, so a change of data or split invalidates runs."""
+        digest = hashlib.sha256(self.name.encode())
+        for split, x, y in self._splits():
+            for array in (x, y):
+                digest.update(f"|{split}|{array.shape}|{array.dtype.str}|".encode())
+                digest.update(np.ascontiguousarray(array).data)
+        return digest.hexdigest()
+
+    def class_counts(self) -> dict[str, np.ndarray]:
+        """Rows per class in each split, to show (and test) that the splits are stratified."""
+        return {split: np.bincount(y, minlength=self.num_classes) for split, _, y in self._splits()}
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+) -> Dataset:
+    """Load `name` and split a stratified, seeded validation set off the official training rows.
+
+    `train_limit` / `test_limit` keep a stratified subsample (every class present) for quick runs; the
+    validation split comes after `train_limit`. The same arguments always give the same arrays.
+    """
+    name = _ALIASES.get(name, name)
+    if name not in DATASET_NAMES:
+        raise DatasetError(f"unknown dataset {name!r}: choose one of {', '.join(DATASET_NAMES)}")
+    for limit, param in ((train_limit, "train_limit"), (test_limit, "test_limit")):
+        _check_limit(limit, param, len(CLASS_NAMES[name]))
+    if not 0.0 <= val_fraction < 1.0:
+        raise DatasetError(f"val_fraction={val_fraction} must be in [0, 1): the share of training rows held out")
+    raw = _checked(name, _locate(name, data_dir)())
+    seed = int(seed)
+    fit_rows, val_rows = _split_validation(raw.y_train, _subsample(raw.y_train, train_limit, seed), val_fraction, seed)
+    test_rows = _subsample(raw.y_test, test_limit, seed)
+    return Dataset(
+        name=name,
+        class_names=raw.class_names or CLASS_NAMES[name],
+        x_train=_take(raw.x_train, fit_rows),
+        y_train=_take(raw.y_train, fit_rows),
+        x_val=_take(raw.x_train, val_rows),
+        y_val=_take(raw.y_train, val_rows),
+        x_test=_take(raw.x_test, test_rows),
+        y_test=_take(raw.y_test, test_rows),
+        source=raw.source,
+    )
+
+
+def _check_limit(limit: int | None, param: str, n_classes: int) -> None:
+    """A limit must keep one row per class, or stratification and per-class metrics break."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < n_classes):
+        raise DatasetError(f"{param}={limit!r} is too small: use an integer >= {n_classes} (one row per class) or None")
+
+
+def _checked(name: str, raw: RawSplits) -> RawSplits:
+    """Add the MNISTs' channel axis; refuse arrays that are not this dataset (e.g. a mixed-up folder)."""
+    names = raw.class_names or CLASS_NAMES[name]
+    if len(names) != len(CLASS_NAMES[name]):
+        raise DatasetError(f"{raw.source}: class names {names} are not the {len(CLASS_NAMES[name])} of {name}")
+    arrays = {}
+    for split in ("train", "test"):
+        x, y = getattr(raw, f"x_{split}"), np.asarray(getattr(raw, f"y_{split}"))
+        x = x[..., np.newaxis] if x.ndim == 3 else x
+        if x.shape[1:] != IMAGE_SHAPES[name] or x.dtype != np.uint8:
+            raise DatasetError(
+                f"{raw.source}: {split} images are {x.shape[1:]} {x.dtype}, {name} needs {IMAGE_SHAPES[name]} uint8"
+            )
+        if len(y) and (y.min() < 0 or y.max() >= len(names)):
+            raise DatasetError(f"{raw.source}: {split} labels span {y.min()}..{y.max()}, not 0..{len(names) - 1}")
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y.astype(np.int32)
+    return dataclasses.replace(raw, **arrays, class_names=names)
+
+
+def _subsample(y: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    """Row indices of a stratified, seeded subsample, in file order (all rows when no limit applies)."""
+    rows = np.arange(len(y))
+    if limit is None or limit >= len(y):
+        return rows
+    kept, _ = train_test_split(rows, train_size=int(limit), stratify=y, random_state=seed)
+    if len(np.unique(y[kept])) < len(np.unique(y)):  # sklearn may round a rare class down to zero rows
+        raise DatasetError(f"a limit of {limit} rows would drop a rare class: raise train_limit / test_limit")
+    return np.sort(kept)
+
+
+def _split_validation(
+    y: np.ndarray, rows: np.ndarray, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split `rows` into (train, validation), stratified by label and seeded."""
+    if val_fraction == 0.0:
+        return rows, rows[:0]
+    try:
+        fit, val = train_test_split(rows, test_size=val_fraction, stratify=y[rows], random_state=seed)
+    except ValueError as exc:
+        raise DatasetError(
+            f"val_fraction={val_fraction} cannot split {len(rows)} rows with every class on both sides ({exc}): "
+            "raise train_limit or val_fraction"
+        ) from exc
+    return np.sort(fit), np.sort(val)
+
+
+def _take(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """A read-only copy of `rows`: the fingerprint is the run cache key and must keep describing the data."""
+    taken = array[rows]
+    taken.setflags(write=False)
+    return taken
+
+
+# ---------------------------------------------------------------- sources
+
+
+def _locate(name: str, data_dir: str | os.PathLike[str] | None) -> Loader:
+    """The first source that has the dataset, in the documented order."""
+    if data_dir is not None:
+        return _from_data_dir(name, Path(data_dir).expanduser(), "data_dir", strict=True)  # type: ignore[return-value]
+    env_dir = paths.data_dir_from_env()
+    # LAB_DATA_DIR may hold only some datasets (like the mini set): the others fall through.
+    loader = _from_data_dir(name, env_dir, "LAB_DATA_DIR", strict=False) if env_dir else None
+    if loader is None and name == "fashion_mnist" and DEBIAN_FASHION_MNIST_DIR.is_dir():
+        loader = find_official_files(name, DEBIAN_FASHION_MNIST_DIR)
+    return loader or _from_keras_cache(name)
+
+
+def _from_data_dir(name: str, root: Path, origin: str, *, strict: bool) -> Loader | None:
+    """A root of per-dataset subfolders. A missing or empty root is a typo, so it raises even when not strict."""
+    where = f"the data folder {root} (from {origin})"
+    fix = f"put the official files ({_EXPECTED[name]}) in {root / _SUBFOLDERS[name][0]}/"
+    if not root.is_dir():
+        raise DatasetError(f"{where} does not exist or is not a folder: {fix}")
+    if not any(root.iterdir()):
+        raise DatasetError(f"{where} is empty: {fix}")
+    for folder in (root / sub for sub in _SUBFOLDERS[name]):
+        if folder.is_dir():
+            loader = find_official_files(name, folder)
+            if loader is None:
+                raise DatasetError(f"{folder} holds none of the {name} files: {fix}")
+            return loader
+    if strict:
+        raise DatasetError(f"{where} has no {_SUBFOLDERS[name][0]}/ subfolder: {fix}, or leave data_dir unset")
+    return None
+
+
+def _from_keras_cache(name: str) -> Loader:
+    """Keras's own cache layouts (hash-checked first), else a download into the cache."""
+    cache = paths.keras_home() / "datasets"
+    subdir, remotes = DOWNLOADS[name]
+    if name == "cifar10":
+        for folder in (cache / rel for rel in _KERAS_CIFAR_FOLDERS):
+            if folder.is_dir():
+                return lambda: load_cifar_folder(folder)
+        for archive in (cache / rel for rel in _KERAS_CIFAR_ARCHIVES):
+            if archive.is_file():
+                _verify(archive, remotes[CIFAR_TAR])
+                return lambda: load_cifar_tar(archive)
+    folder = cache / subdir
+    missing = {fname: remote for fname, remote in remotes.items() if not (folder / fname).is_file()}
+    for fname in remotes.keys() - missing.keys():
+        _verify(folder / fname, remotes[fname])
+    if missing:
+        _download(name, missing, folder)
+    loader = find_official_files(name, folder)
+    assert loader is not None, folder  # every file in `remotes` is now in `folder`
+    origin = next(iter(remotes.values())).url.rsplit("/", 1)[0]
+    return lambda: dataclasses.replace(loader(), source=f"{folder} (Keras cache of {origin})")
+
+
+def _verify(path: Path, remote: Remote) -> None:
+    """Check a cached file ourselves: get_file would re-download it, and offline say only 'URL fetch failure'."""
+    digests = file_digests(path)
+    if not {remote.file_hash, *remote.also_accepted} & set(digests.values()):
+        raise DatasetError(
+            f"corrupt file {path} (sha256 {digests['sha256']}, expected {remote.file_hash}): delete it and re-run"
+        )
+
+
+def _download(name: str, files: dict[str, Remote], dest: Path) -> None:
+    """Fetch with `keras.utils.get_file` into a temporary folder, then move into place: never a partial file."""
+    from keras.utils import get_file  # imported here: importing keras takes seconds and is rarely needed
+
+    created = _make_writable_dir(dest)
+    tmp = tempfile.mkdtemp(prefix=".download-", dir=dest)
+    fname = next(iter(files))
+    try:
+        try:
+            fetched = {}
+            for fname, remote in files.items():
+                fetched[fname] = get_file(
+                    fname=fname, origin=remote.url, file_hash=remote.file_hash, cache_dir=tmp, cache_subdir="."
+                )
+            for fname, path in fetched.items():
+                os.replace(path, dest / fname)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except Exception as exc:
+        for folder in reversed(created):  # leave the cache as we found it
+            folder.rmdir()
+        raise DatasetError(
+            f"could not download {fname} from {files[fname].url} ({exc}). Offline? Put the official files "
+            f"({_EXPECTED[name]}) in <data_dir>/{_SUBFOLDERS[name][0]}/ and pass data_dir= or set LAB_DATA_DIR, "
+            f"or copy them into {dest}"
+        ) from exc
+
+
+def _make_writable_dir(folder: Path) -> list[Path]:
+    """Create `folder` and return the folders created; refuse a read-only cache (get_file would switch to /tmp)."""
+    created = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatasetError(
+            f"cannot create the Keras cache {folder} ({exc}): set KERAS_HOME to a writable folder"
+        ) from exc
+    if not os.access(folder, os.W_OK):
+        raise DatasetError(f"the Keras cache {folder} is not writable: set KERAS_HOME to a writable folder")
+    return created

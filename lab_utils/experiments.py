@@ -1,0 +1,77 @@
+"""The report's experiments as data: each row of the seed's tables is one named RunConfig."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import RunConfig
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One trained model of the report, with the name the paper gives it."""
+
+    label: str  # the paper's row name, e.g. "VGG blocks + Dropout + Batch norm"
+    config: RunConfig
+
+
+def _cnn(name: str, label: str, dataset: str, architecture: str, patience: int, **kwargs) -> Experiment:
+    """A model trained from scratch with the seed's SGD (lr 0.01, momentum 0.9)."""
+    config = RunConfig(experiment=name, dataset=dataset, architecture=architecture, model_kwargs=kwargs,
+                       optimizer="sgd", epochs=200, patience=patience)
+    return Experiment(label, config)
+
+
+def _transfer(name: str, label: str, base: str, optimizer: str, **kwargs) -> Experiment:
+    """A fine-tuned ImageNet model: the seed lowers the rate to 1e-4 for SGD and Adam, patience 20."""
+    config = RunConfig(
+        experiment=name, dataset="cifar10", architecture="transfer",
+        model_kwargs={"base": base, "weights": "imagenet", "freeze_base": False, **kwargs},
+        optimizer=optimizer, learning_rate=1e-4, epochs=200, patience=20,
+    )
+    return Experiment(label, config)
+
+
+_ALL = [
+    # MNIST (section V-A): the one-hidden-layer baseline against the CNN of section IV-A.1.
+    _cnn("mnist_mlp", "MLP (one hidden layer)", "mnist", "mlp", 20),
+    _cnn("mnist_cnn", "CNN", "mnist", "simple_cnn", 20),
+    # Table I: CIFAR-10 from scratch. The seed raised patience to 50 for the VGG models.
+    _cnn("cifar_simple_cnn", "Simple CNN", "cifar10", "simple_cnn", 20),
+    _cnn("cifar_simple_cnn_dropout", "Simple CNN + Dropout", "cifar10", "simple_cnn", 20, dropout=0.5),
+    _cnn("cifar_vgg", "VGG blocks + Dropout", "cifar10", "vgg_blocks", 50),
+    _cnn("cifar_vgg_bn", "VGG blocks + Dropout + Batch norm", "cifar10", "vgg_blocks", 50, batch_norm=True),
+    # Table II: transfer learning.
+    _transfer("resnet50_sgd", "Resnet50 + SGD", "resnet50", "sgd"),
+    _transfer("resnet50_adam", "Resnet50 + Adam", "resnet50", "adam"),
+    _transfer("resnet50_adam_bn", "Resnet50 + Adam + Batch norm", "resnet50", "adam", batch_norm=True),
+    _transfer("vgg19_adam", "VGG19 + Adam", "vgg19", "adam"),
+    _transfer("vgg19_adam_bn", "VGG19 + Adam + Batch norm", "vgg19", "adam", batch_norm=True),
+]
+EXPERIMENTS: dict[str, Experiment] = {e.config.experiment: e for e in _ALL}
+
+# Augmentation presets of lab_utils.augment, as the seed names them in section V-B.4.
+AUGMENTATION_LABELS = {
+    "flip_shift": "horizontal flip + shifts 0.1",
+    "flip": "flips both ways",
+    "flip_rotate": "flips both ways + rotation 20°",
+}
+
+
+def get_experiment(name: str, augmentation: str | None = None) -> Experiment:
+    """An experiment by name, optionally with an augmentation preset added (a separate cached run)."""
+    try:
+        experiment = EXPERIMENTS[name]
+    except KeyError:
+        raise ConfigError(f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}") from None
+    if augmentation is None:
+        return experiment
+    if augmentation not in AUGMENTATION_LABELS:
+        raise ConfigError(f"unknown augmentation {augmentation!r}: choose one of {', '.join(AUGMENTATION_LABELS)}")
+    config = experiment.config
+    augmented = config.replace(
+        experiment=f"{config.experiment}_{augmentation}",
+        model_kwargs={**config.model_kwargs, "augmentation": augmentation},
+    )
+    return Experiment(f"{experiment.label} [{AUGMENTATION_LABELS[augmentation]}]", augmented)

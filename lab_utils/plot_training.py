@@ -1,0 +1,202 @@
+"""Charts of data and training (Figs. 2, 7, 8, 10, 11): class counts, learning curves, confusion matrices."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from lab_utils.errors import ConfigError
+
+# (history key, axis label) of the two panels of every learning-curve figure.
+CURVES = (("loss", "Loss (cross-entropy)"), ("accuracy", "Accuracy"))
+BEST_STYLE = {"color": "0.35", "linestyle": "--", "linewidth": 1.2}
+
+
+def _root_figure(ax: Axes) -> Figure:
+    """The top-level Figure of `ax`, also when `ax` lives in a SubFigure."""
+    return ax.figure.figure
+
+
+def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """Draw on the caller's axes, or on a fresh figure of `figsize`."""
+    if ax is not None:
+        return _root_figure(ax), ax
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return fig, ax
+
+
+def plot_class_distribution(
+    counts: Mapping[str, np.ndarray],
+    class_names: Sequence[str],
+    *,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Fig. 2: images per class in each split as grouped bars, so an imbalance would stand out.
+
+    Args:
+        counts: split name -> images per class, e.g. {"train": ..., "validation": ..., "test": ...}
+            (`np.bincount(labels, minlength=10)`).
+        class_names: names in class-id order.
+    """
+    if not counts:
+        raise ConfigError("counts is empty: pass {'train': per_class_counts, ...}")
+    arrays = {split: np.asarray(c).reshape(-1) for split, c in counts.items()}
+    for split, c in arrays.items():
+        if len(c) != len(class_names):
+            raise ConfigError(f"split {split!r} has {len(c)} counts for {len(class_names)} classes")
+    fig, ax = _new_axes(ax, (max(6.0, 0.9 * len(class_names)), 3.8))
+    x = np.arange(len(class_names))
+    width = 0.8 / len(arrays)
+    for i, (split, c) in enumerate(arrays.items()):
+        ax.bar(x + (i - (len(arrays) - 1) / 2) * width, c, width, label=f"{split} ({int(c.sum()):,})")
+    ax.set_xticks(x, [str(name) for name in class_names])
+    ax.set_xlabel("Class")
+    ax.set_ylabel("Images")
+    ax.set_ylim(0, 1.25 * max(float(c.max()) for c in arrays.values()) or 1.0)  # headroom for the legend
+    ax.legend(title="split (total images)", loc="upper center", ncols=len(arrays), fontsize=9)
+    ax.set_title(title or "Images per class in each split")
+    return fig
+
+
+def _history_arrays(history: Any) -> dict[str, np.ndarray]:
+    """Per-epoch series as float arrays; accepts a dict or a keras `History` (its `.history`)."""
+    history = getattr(history, "history", history)
+    if not isinstance(history, Mapping):
+        raise ConfigError(f"expected a dict of per-epoch lists (History.history), got {type(history).__name__}")
+    missing = [key for key, _ in CURVES if key not in history]
+    if missing:
+        raise ConfigError(
+            f"history lacks {missing} (has {sorted(history)}): compile the model with metrics=['accuracy']"
+        )
+    arrays = {key: np.asarray(values, dtype=float).reshape(-1) for key, values in history.items()}
+    n = len(arrays["loss"])
+    ragged = {key: len(a) for key, a in arrays.items() if len(a) != n}
+    if n == 0 or ragged:
+        raise ConfigError(f"history needs the same number (≥ 1) of epochs per key: loss has {n}, {ragged}")
+    return arrays
+
+
+def best_epoch(history: Any, monitor: str = "val_loss") -> int | None:
+    """The 1-based epoch EarlyStopping(restore_best_weights=True) restores: argmin of a loss, argmax otherwise.
+
+    None when `monitor` is absent or all-NaN (e.g. trained without validation data).
+    """
+    values = _history_arrays(history).get(monitor)
+    if values is None or np.all(np.isnan(values)):
+        return None
+    pick = np.nanargmin if "loss" in monitor else np.nanargmax
+    return int(pick(values)) + 1
+
+
+def _plot_curve(ax: Axes, arrays: Mapping[str, np.ndarray], key: str, label: str, best: int | None) -> None:
+    """Train vs. validation of one metric over epochs 1..n, with the restored epoch dashed."""
+    epochs = np.arange(1, len(arrays[key]) + 1)
+    ax.plot(epochs, arrays[key], marker=".", label="train")
+    if f"val_{key}" in arrays:
+        ax.plot(epochs, arrays[f"val_{key}"], marker=".", label="validation")
+    if best is not None:
+        ax.axvline(best, label=f"best epoch {best} (restored)", **BEST_STYLE)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def plot_history(history: Mapping[str, Sequence[float]], *, title: str | None = None) -> Figure:
+    """Figs. 7 and 10: loss and accuracy per epoch, train vs. validation, best (restored) epoch marked.
+
+    Args:
+        history: `History.history` with "loss", "accuracy" and usually "val_loss", "val_accuracy".
+        title: figure title.
+    """
+    arrays = _history_arrays(history)
+    best = best_epoch(arrays)
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.8), layout="constrained")
+    for ax, (key, label) in zip(axes, CURVES):
+        _plot_curve(ax, arrays, key, label, best)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_history_comparison(
+    histories: Mapping[str, Mapping[str, Sequence[float]]], *, title: str | None = None
+) -> Figure:
+    """Fig. 7 (a)-(d): one row per model, loss | accuracy, each column on one y-scale so overfitting compares.
+
+    Args:
+        histories: model name -> `History.history`, e.g. {"Simple CNN": h1, "Simple CNN + Dropout": h2}.
+        title: figure title.
+    """
+    if not histories:
+        raise ConfigError("histories is empty: pass {'model name': history.history, ...}")
+    fig, axes = plt.subplots(
+        len(histories), 2, figsize=(10.0, 3.3 * len(histories)), sharex="col", sharey="col",
+        squeeze=False, layout="constrained",
+    )
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    for row, (name, history) in zip(axes, histories.items()):
+        arrays = _history_arrays(history)
+        best = best_epoch(arrays)
+        for ax, (key, label) in zip(row, CURVES):
+            _plot_curve(ax, arrays, key, label, best)
+            ax.set_title(f"({next(letters, '?')}) {name}: {key}")
+            ax.xaxis.set_tick_params(labelbottom=True)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_confusion_matrix(
+    cm: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    normalize: bool = True,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Figs. 8 and 11: a heatmap of the confusion matrix, by default as % of each true class (rows sum to 100).
+
+    Args:
+        cm: counts, rows = true class, columns = predicted (`sklearn.metrics.confusion_matrix`).
+        class_names: names in class-id order.
+        normalize: show row percentages (0 decimals) instead of counts.
+        title: axes title.
+        ax: draw here instead of on a new figure.
+    """
+    counts = np.asarray(cm)
+    if counts.ndim != 2 or counts.shape != (len(class_names), len(class_names)):
+        raise ConfigError(
+            f"confusion matrix of shape {counts.shape} does not match {len(class_names)} class names"
+        )
+    if np.any(counts < 0):
+        raise ConfigError("confusion matrix has negative entries: pass counts")
+    if normalize:
+        totals = counts.sum(axis=1, keepdims=True).astype(float)
+        values = np.divide(100.0 * counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+        style = {"fmt": ".0f", "vmin": 0.0, "vmax": 100.0, "cbar_kws": {"label": "% of true class"}}
+    else:
+        values = counts
+        integral = np.issubdtype(counts.dtype, np.integer)
+        style = {"fmt": "d" if integral else ".0f", "cbar_kws": {"label": "images"}}
+    size = max(5.0, 0.6 * len(class_names) + 1.5)
+    fig, ax = _new_axes(ax, (size + 1.0, size))
+    names = [str(name) for name in class_names]
+    sns.heatmap(values, annot=True, cmap="Blues", square=True, xticklabels=names, yticklabels=names,
+                annot_kws={"fontsize": 8}, ax=ax, **style)
+    ax.set_xlabel("Predicted")
+    ax.set_ylabel("True")
+    ax.tick_params(axis="x", labelrotation=45)
+    ax.tick_params(axis="y", labelrotation=0)
+    if title:
+        ax.set_title(title)
+    return fig

@@ -1,0 +1,166 @@
+"""One `train` for every experiment: compile as the seed did, fit with early stopping, record, cache."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import keras
+
+from . import runtime
+from .config import RunConfig
+from .data import Dataset
+from .errors import ConfigError
+from .models import build_model, count_params
+from .paths import runs_dir
+from .records import RunRecord, load_record, run_dir, save_run
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+@dataclass
+class Run:
+    """A trained model with its record; `cached` says it was loaded rather than trained."""
+
+    model: keras.Model
+    record: RunRecord
+    path: Path
+    cached: bool
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time of each epoch, for the record's seconds/epoch (the seed reports 6 s vs 27 s)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def build_for(config: RunConfig, data: Dataset, *, pretrained: bool = True) -> keras.Model:
+    """Build the uncompiled model a config describes, shaped for `data`.
+
+    With `pretrained=False` any ImageNet weights are skipped: used when the weights come from the run
+    cache anyway, so a cached transfer run loads offline.
+    """
+    if config.dataset != data.name:
+        raise ConfigError(f"config {config.experiment!r} is for dataset {config.dataset!r} but got {data.name!r}")
+    kwargs = dict(config.model_kwargs)
+    if not pretrained and "weights" in kwargs:
+        kwargs["weights"] = None
+    return build_model(config.architecture, input_shape=data.input_shape, num_classes=data.num_classes, **kwargs)
+
+
+def make_optimizer(config: RunConfig) -> keras.optimizers.Optimizer:
+    """SGD with momentum or Adam, at the configured (or the seed's) learning rate."""
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=config.resolved_learning_rate, momentum=config.momentum)
+    return keras.optimizers.Adam(learning_rate=config.resolved_learning_rate)
+
+
+def compile_model(model: keras.Model, config: RunConfig) -> bool:
+    """Compile for integer labels with cross-entropy and accuracy; returns the jit_compile used."""
+    jit = runtime.default_jit_compile() if config.jit_compile is None else config.jit_compile
+    model.compile(
+        optimizer=make_optimizer(config),
+        loss="sparse_categorical_crossentropy",  # = the seed's categorical CE on one-hot labels
+        metrics=["accuracy"],
+        jit_compile=jit,
+    )
+    return jit
+
+
+def train(
+    config: RunConfig,
+    data: Dataset,
+    *,
+    runs_root: str | Path | None = None,
+    use_cache: bool = True,
+    verbose: int | str = 2,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> Run:
+    """Train `config` on `data`, or load the identical run from the cache.
+
+    Args:
+        config: what to train (model, optimizer, batch size, epochs, patience, seed).
+        data: the dataset; its fingerprint is part of the cache key, so other data retrains.
+        runs_root: the run cache folder (default `runs/`, or `LAB_RUNS_DIR`).
+        use_cache: False trains even when a matching run is saved (and overwrites it).
+        verbose: passed to `Model.fit` (2 = one line per epoch, readable under papermill).
+        callbacks: extra Keras callbacks (e.g. a progress bar).
+
+    Returns:
+        A Run with the model (best weights restored), its record and folder.
+    """
+    root = Path(runs_root) if runs_root is not None else runs_dir()
+    key = config.cache_key(data.fingerprint())
+    folder = run_dir(root, config, key)
+    if use_cache:
+        record = load_record(folder, key)
+        if record is not None:
+            model = build_for(config, data, pretrained=False)
+            model.load_weights(folder / "model.weights.h5")
+            compile_model(model, config)
+            return Run(model=model, record=record, path=folder, cached=True)
+
+    keras.utils.set_random_seed(int(config.seed))
+    model = build_for(config, data)
+    jit = compile_model(model, config)
+    stopper = keras.callbacks.EarlyStopping(
+        monitor=config.monitor, patience=config.patience, restore_best_weights=True, verbose=0
+    )
+    timer = EpochTimer()
+    fit = model.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        validation_data=(data.x_val, data.y_val),
+        callbacks=[stopper, timer, keras.callbacks.TerminateOnNaN(), *callbacks],
+        verbose=verbose,
+    )
+    test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=256, verbose=0)
+    record = RunRecord(
+        config=config.to_dict(),
+        key=key,
+        dataset={
+            "name": data.name,
+            "source": data.source,
+            "fingerprint": data.fingerprint(),
+            "train": int(len(data.y_train)),
+            "validation": int(len(data.y_val)),
+            "test": int(len(data.y_test)),
+        },
+        history={k: [float(v) for v in fit.history[k]] for k in HISTORY_KEYS if k in fit.history},
+        epoch_seconds=[round(s, 4) for s in timer.seconds],
+        best_epoch=_best_epoch(fit.history, config.monitor),
+        params=count_params(model),
+        test_loss=float(test_loss),
+        test_accuracy=float(test_accuracy),
+        backend=runtime.backend_name(),
+        device=runtime.device_description(),
+        jit_compile=bool(jit),
+        versions=runtime.versions(),
+        git_commit=runtime.git_commit(),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    save_run(folder, record, model)
+    return Run(model=model, record=record, path=folder, cached=False)
+
+
+def _best_epoch(history: dict, monitor: str) -> int:
+    """1-based epoch whose weights EarlyStopping restored."""
+    values = history.get(monitor) or []
+    if not values:
+        return 0
+    best = min(values) if monitor.endswith("loss") else max(values)
+    return values.index(best) + 1

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Sourced by run_all.sh and run_tests.sh: makes sure .venv exists and matches pyproject.toml, and that the
+# system tools the project calls are present. Idempotent and quiet when nothing needs doing.
+set -euo pipefail
+LAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LAB_VENV="$LAB_ROOT/.venv"
+LAB_PY="$LAB_VENV/bin/python"
+_stamp="$LAB_VENV/.lab_utils-installed"
+_want="$(cat "$LAB_ROOT/pyproject.toml" "$LAB_ROOT/scripts/bootstrap.sh" | sha256sum | cut -d' ' -f1)"
+
+if [ ! -x "$LAB_PY" ] || [ "$(cat "$_stamp" 2>/dev/null || true)" != "$_want" ]; then
+  echo "bootstrap: installing the project into $LAB_VENV (first run, or pyproject.toml changed)..." >&2
+  python3 -m venv "$LAB_VENV"
+  "$LAB_PY" -m pip install -q --upgrade pip
+  "$LAB_PY" -m pip install -q -e "$LAB_ROOT[test]"
+  echo "$_want" > "$_stamp"
+fi
+
+# Graphviz's `dot` draws the architecture figures (keras.utils.plot_model).
+if ! command -v dot >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing graphviz (apt-get)..." >&2
+    (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
+      || echo "bootstrap: could not install graphviz; architecture figures will fail" >&2
+  else
+    echo "bootstrap: graphviz missing; install it (apt-get install graphviz / conda install graphviz)" >&2
+  fi
+fi
+export MPLBACKEND="${MPLBACKEND:-Agg}"
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"  # hide TensorFlow's CUDA-probe noise on CPU machines

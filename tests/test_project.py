@@ -1,0 +1,33 @@
+"""Project set-up stays consistent: conda and pip list the same dependencies, README and CI agree."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pip_requirements_from_pyproject() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = [req for group in project.get("optional-dependencies", {}).values() for req in group]
+    return {req.replace(" ", "") for req in [*project["dependencies"], *extras]}
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    conda_pip = {req.replace(" ", "") for req in pip_section if not req.startswith("-e")}
+    assert conda_pip == _pip_requirements_from_pyproject()
+
+
+def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_test_one() -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", readme, flags=re.S)
+    commands = [line.split(" #")[0].strip() for line in blocks[0].splitlines() if line.strip() and not line.startswith("#")]
+    assert commands[:2] == ["./run_all.sh", "./run_tests.sh"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "./run_tests.sh" in ci

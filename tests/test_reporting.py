@@ -1,0 +1,126 @@
+"""Tables: CSV round-trips, the Markdown is a valid pipe table, and the seed's numbers are right."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lab_utils import reporting
+from lab_utils.errors import ConfigError, LabError
+from lab_utils.reporting import PAPER_RESULTS, comparison_rows, markdown_table, read_table, write_table
+
+ROWS = [
+    {"network": "Simple CNN", "paper_accuracy": 63.10, "reproduced_accuracy": 61.3, "profile": "quick",
+     "data": "cifar10 (keras cache)", "epochs": 12},
+    {"network": "Simple CNN + Dropout", "paper_accuracy": 74.24, "reproduced_accuracy": None, "profile": "quick",
+     "data": "cifar10 (keras cache)", "epochs": np.int64(12)},
+    {"network": "VGG | blocks", "paper_accuracy": np.float32(81.89), "reproduced_accuracy": float("nan"),
+     "profile": "quick", "data": "cifar10 (keras cache)", "epochs": 3},
+]
+
+
+def test_write_table_round_trips(tmp_path):
+    csv_path, md_path = write_table(ROWS, "table1_cifar10", tmp_path)
+    assert (csv_path.name, md_path.name) == ("table1_cifar10.csv", "table1_cifar10.md")
+    back = read_table(csv_path)
+    assert [row["network"] for row in back] == ["Simple CNN", "Simple CNN + Dropout", "VGG | blocks"]
+    assert back[0]["paper_accuracy"] == 63.1 and isinstance(back[0]["paper_accuracy"], float)
+    assert back[0]["reproduced_accuracy"] == pytest.approx(61.3)
+    assert back[2]["paper_accuracy"] == pytest.approx(81.89, abs=1e-4)
+    assert back[1]["reproduced_accuracy"] is None and back[2]["reproduced_accuracy"] is None  # None, NaN
+    assert [row["epochs"] for row in back] == [12, 12, 3] and isinstance(back[1]["epochs"], int)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table1_cifar10.csv", "table1_cifar10.md"]
+
+
+def test_markdown_layout(tmp_path):
+    meta = {"profile": "quick", "backend": "tensorflow", "date": "2025-01-01"}
+    _, md_path = write_table(ROWS, "table1", tmp_path, caption="TABLE I: Results", meta=meta,
+                             columns=["network", "paper_accuracy", "reproduced_accuracy", "epochs"])
+    lines = md_path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "TABLE I: Results" and lines[1] == ""
+    table = [line for line in lines if line.startswith("|")]
+    assert len(table) == 2 + len(ROWS)
+    assert table[0] == "| network | paper_accuracy | reproduced_accuracy | epochs |"
+    assert table[1] == "|---|---:|---:|---:|"
+    assert table[2] == "| Simple CNN | 63.10 | 61.30 | 12 |"
+    assert table[3] == "| Simple CNN + Dropout | 74.24 | — | 12 |"
+    assert table[4] == r"| VGG \| blocks | 81.89 | — | 3 |"
+    assert all(line.count("|") - line.count(r"\|") == 5 for line in table)
+    assert lines[-3:] == ["- profile: quick", "- backend: tensorflow", "- date: 2025-01-01"]
+
+
+def test_markdown_table_headers_and_missing_keys():
+    text = markdown_table([{"a": 1.234}, {"b": "x"}], headers={"a": "A (%)"})
+    assert text.splitlines() == ["| A (%) | b |", "|---:|---|", "| 1.23 | — |", "| — | x |"]
+
+
+@pytest.mark.parametrize("name", ["", "../table1", "tables/table1", "table1.csv"])
+def test_write_table_rejects_bad_names(tmp_path, name):
+    with pytest.raises(ConfigError, match="plain file stem"):
+        write_table(ROWS, name, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_table_rejects_non_dict_rows(tmp_path):
+    with pytest.raises(ConfigError, match="row 1"):
+        write_table([{"a": 1}, ["a", 1]], "t", tmp_path)
+
+
+def test_read_table_missing_file(tmp_path):
+    with pytest.raises(LabError, match="write_table"):
+        read_table(tmp_path / "nope.csv")
+
+
+def test_paper_results_match_the_seed():
+    assert PAPER_RESULTS["mnist"] == {"MLP (one hidden layer)": 95.85, "CNN": 99.37}
+    assert PAPER_RESULTS["table1"] == {
+        "Simple CNN": 63.10, "Simple CNN + Dropout": 74.24,
+        "VGG blocks + Dropout": 81.89, "VGG blocks + Dropout + Batch norm": 84.42,
+    }
+    assert PAPER_RESULTS["table2"] == {
+        "Resnet50 + SGD": 75.52, "Resnet50 + Adam": 80.85, "VGG19 + Adam + Batch norm": 84.97,
+    }
+    adopted = [(r["network"], r["without_augmentation"], r["with_augmentation"])
+               for r in PAPER_RESULTS["table3"] if r["augmentation"] == reporting.AUG_FLIP_SHIFT]
+    assert adopted == [
+        ("VGG blocks + Dropout", 81.89, 83.51),
+        ("VGG blocks + Dropout + Batch norm", 84.42, 87.11),
+        ("Resnet50 + SGD", 75.52, 82.27),
+        ("Resnet50 + Adam", 80.85, 84.74),
+        ("Resnet50 + Adam + Batch norm", None, 84.5),
+        ("VGG19 + Adam", None, 88.01),
+        ("VGG19 + Adam + Batch norm", 84.97, 88.11),
+    ]
+    rejected = {r["augmentation"]: r for r in PAPER_RESULTS["table3"] if r["network"] == "VGG blocks + Dropout"}
+    assert rejected[reporting.AUG_FLIPS_ROTATION]["with_augmentation"] == 76.69
+    assert rejected[reporting.AUG_FLIPS]["with_augmentation"] == 78.19
+    for row in PAPER_RESULTS["table3"]:
+        derived = row["augmentation"] != reporting.AUG_FLIP_SHIFT
+        assert (row["note"] is not None and "derived" in row["note"]) == derived
+    # the "without" column of Table III repeats Tables I and II
+    earlier = {**PAPER_RESULTS["table1"], **PAPER_RESULTS["table2"]}
+    assert all(earlier[r["network"]] == r["without_augmentation"]
+               for r in PAPER_RESULTS["table3"] if r["without_augmentation"] is not None)
+
+
+def test_paper_table3_writes(tmp_path):
+    csv_path, md_path = write_table(list(PAPER_RESULTS["table3"]), "table3_paper", tmp_path)
+    assert read_table(csv_path)[4]["without_augmentation"] is None
+    assert "| Resnet50 + Adam + Batch norm | horizontal flip + width/height shift | — | 84.50 | — |" in (
+        md_path.read_text(encoding="utf-8")
+    )
+
+
+def test_comparison_rows():
+    rows = comparison_rows(PAPER_RESULTS["table2"], {"Resnet50 + Adam": 79.5, "Resnet50 + SGD + aug": 70.0},
+                           profile="quick", epochs=5)
+    assert [r["network"] for r in rows] == [*PAPER_RESULTS["table2"], "Resnet50 + SGD + aug"]
+    assert rows[1] == {"network": "Resnet50 + Adam", "paper_accuracy": 80.85, "reproduced_accuracy": 79.5,
+                       "difference": -1.35, "profile": "quick", "epochs": 5}
+    assert rows[0]["reproduced_accuracy"] is None and rows[0]["difference"] is None
+    assert rows[-1]["paper_accuracy"] is None
+    with pytest.raises(ConfigError, match="multiply it by 100"):
+        comparison_rows(PAPER_RESULTS["table1"], {"Simple CNN": 0.613})
+    assert math.isclose(comparison_rows({"m": 50.0}, {"m": 0.0})[0]["difference"], -50.0)  # 0 % is a value
