@@ -118,8 +118,23 @@ class Dataset:
             ("test", self.x_test, self.y_test),
         )
 
+    def __repr__(self) -> str:
+        """A summary a notebook can show: sizes, shape and source, never the arrays."""
+        return (f"Dataset({self.name!r}: {len(self.y_train):,} train / {len(self.y_val):,} validation / "
+                f"{len(self.y_test):,} test images of {self.input_shape}, {self.num_classes} classes, "
+                f"from {self.source})")
+
     def fingerprint(self) -> str:
-        """A sha256 of the exact arrays: the run cache keys on it, so a change of data or split invalidates runs."""
+        """A sha256 of the exact arrays: the run cache keys on it, so a change of data or split invalidates runs.
+
+        Computed once (the arrays are read-only): hashing full CIFAR-10 takes about half a second.
+        """
+        if "_fingerprint" not in self.__dict__:
+            self.__dict__["_fingerprint"] = self._hash()
+        return self.__dict__["_fingerprint"]
+
+    def _hash(self) -> str:
+        """The sha256 behind fingerprint()."""
         digest = hashlib.sha256(self.name.encode())
         for split, x, y in self._splits():
             for array in (x, y):

@@ -17,11 +17,12 @@ from .errors import ConfigError
 from .experiments import EXPERIMENTS, get_experiment
 from .paths import PROJECT_ROOT
 from .paths import runs_dir as default_runs_dir
-from .plotting import save_figure
+from .evaluation import Predictions, predict
+from .plotting import plot_architecture, save_figure
 from .profiles import Profile, get_profile
 from .records import load_record, run_dir
 from .reporting import PAPER_RESULTS, comparison_rows, write_table
-from .training import Run, train
+from .training import Run, build_for, train
 
 # Table III's augmentation sets, as the paper names them, mapped to our presets (lab_utils.augment).
 _PAPER_AUGMENTATIONS = {
@@ -31,13 +32,30 @@ _PAPER_AUGMENTATIONS = {
 }
 
 
+class SavedFigure(os.PathLike):
+    """A figure written to disk; a notebook shows it inline from the saved PNG, so what you see is the file."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"SavedFigure({str(self.path)!r})"
+
+    def _repr_png_(self) -> bytes:
+        """IPython's hook: display the saved image."""
+        return self.path.read_bytes()
+
+
 def _project_path(value: str | os.PathLike) -> Path:
     """Resolve a relative folder against the project root, not the caller's working directory.
 
     papermill runs in the caller's folder, JupyterLab in the notebook's: resolving here makes both agree.
     """
     path = Path(value).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
 
 
 class Lab:
@@ -76,6 +94,7 @@ class Lab:
         self.verbose = verbose
         self._datasets: dict[str, Dataset] = {}
         self._runs: dict[tuple[str, str | None], Run] = {}
+        self._predictions: dict[tuple[str, str | None], Predictions] = {}
 
     def __repr__(self) -> str:
         return (f"Lab(profile={self.profile.name!r}, backend={runtime.backend_name()!r}, "
@@ -112,9 +131,35 @@ class Lab:
         key = config.cache_key(self.dataset(config.dataset).fingerprint())
         return load_record(run_dir(self.runs_dir, config, key), key) is not None
 
-    def save_figure(self, fig: Figure, name: str) -> Path:
-        """Save under the figures folder (atomically) and return the path."""
-        return save_figure(fig, name, self.figures_dir)
+    def predictions(self, experiment: str, augmentation: str | None = None) -> Predictions:
+        """The run's softmax outputs on its test set (inference mode), computed once per session."""
+        key = (experiment, augmentation)
+        if key not in self._predictions:
+            run = self.run(experiment, augmentation)
+            data = self.dataset(run.record.dataset["name"])
+            self._predictions[key] = predict(run.model, data.x_test, data.y_test)
+        return self._predictions[key]
+
+    def architecture_figure(self, experiment: str, name: str) -> SavedFigure:
+        """Draw the experiment's model (built, not trained) into the figures folder (Figs. 4, 5)."""
+        config = self.config(experiment)
+        model = build_for(config, self.dataset(config.dataset), pretrained=False)
+        return SavedFigure(plot_architecture(model, self.figures_dir / f"{name}.png"))
+
+    def save_figure(self, fig: Figure, name: str) -> SavedFigure:
+        """Save under the figures folder (atomically); the result displays the saved PNG in a notebook."""
+        return SavedFigure(save_figure(fig, name, self.figures_dir))
+
+    def best_run(self, candidates: Sequence[tuple[str, str | None]]) -> tuple[str, str | None]:
+        """The (experiment, augmentation) with the best validation accuracy at its restored epoch.
+
+        Chosen on validation data, never on the test set, so the test accuracy we report stays unbiased.
+        """
+        def best_val_accuracy(key: tuple[str, str | None]) -> float:
+            record = self.run(*key).record
+            return record.history["val_accuracy"][record.best_epoch - 1]
+
+        return max(candidates, key=best_val_accuracy)
 
     def meta(self, datasets: Sequence[str]) -> dict[str, Any]:
         """Where a table's numbers came from: profile, data, backend, device, date."""

@@ -63,8 +63,15 @@ PROFILES: dict[str, Profile] = {
 
 
 def get_profile(name: str) -> Profile:
-    """Look a profile up by name, with an error that lists the valid ones."""
+    """Look a profile up by name, with an error that lists the valid ones.
+
+    "auto" picks the seed's full protocol when the backend sees a GPU, else the laptop-sized quick one.
+    """
+    if name == "auto":
+        from .runtime import accelerator
+
+        return PROFILES["full" if accelerator() else "quick"]
     try:
         return PROFILES[name]
     except KeyError:
-        raise ConfigError(f"unknown profile {name!r}: choose one of {', '.join(PROFILES)}") from None
+        raise ConfigError(f"unknown profile {name!r}: choose one of auto, {', '.join(PROFILES)}") from None

@@ -26,5 +26,4 @@ if ! command -v dot >/dev/null 2>&1; then
     echo "bootstrap: graphviz missing; install it (apt-get install graphviz / conda install graphviz)" >&2
   fi
 fi
-export MPLBACKEND="${MPLBACKEND:-Agg}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"  # hide TensorFlow's CUDA-probe noise on CPU machines

@@ -1,0 +1,193 @@
+"""`run_all.sh`: execute the notebooks in order with papermill, then export the HTML report with nbconvert."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .atomic import atomic_path
+from .errors import ConfigError, LabError
+from .paths import PROJECT_ROOT
+from .profiles import PROFILES
+
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+NOTEBOOKS = (
+    "00_data_exploration",
+    "01_mnist_cnn",
+    "02_cifar10_cnn",
+    "03_transfer_learning",
+    "04_data_augmentation",
+    "05_results",
+)
+REPORT_NOTEBOOK = "05_results"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line of run_all.sh."""
+    parser = argparse.ArgumentParser(
+        prog="run_all.sh",
+        description="Run the report's notebooks in order with papermill and regenerate every figure and table.",
+    )
+    parser.add_argument("--profile", default="auto", choices=["auto", *PROFILES],
+                        help="smoke: minutes on 2 cores; quick: full data, few epochs; full: the seed's protocol "
+                             "(GPU). Default auto: full when a GPU is visible, else quick.")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="run only this notebook (e.g. 02 or 02_cifar10_cnn); repeatable")
+    parser.add_argument("--data-dir", help="folder with mnist/ and cifar10/ in the official formats "
+                                           "(default: LAB_DATA_DIR, the Keras cache, then download)")
+    parser.add_argument("--figures-dir", default="figures", help="default: figures/")
+    parser.add_argument("--tables-dir", default="tables", help="default: tables/")
+    parser.add_argument("--runs-dir", help="run cache; default runs/ or LAB_RUNS_DIR")
+    parser.add_argument("--build-dir", help="executed notebooks and report.html; default build/<profile>/")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, help="override every run's epoch budget")
+    parser.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output (training logs)")
+    return parser.parse_args(argv)
+
+
+def select_notebooks(only: Sequence[str]) -> list[str]:
+    """The notebooks to run, in order; `--only` accepts the full name, its number or the part after it."""
+    if not only:
+        return list(NOTEBOOKS)
+    chosen = set()
+    for name in only:
+        stem = Path(name).stem
+        matches = [nb for nb in NOTEBOOKS if stem in (nb, nb[:2], nb[3:])]
+        if not matches:
+            raise ConfigError(f"unknown notebook {name!r}: choose from {', '.join(NOTEBOOKS)} (or their numbers)")
+        chosen.update(matches)
+    return [nb for nb in NOTEBOOKS if nb in chosen]
+
+
+def resolve_profile(name: str) -> str:
+    """Resolve "auto" (full with a GPU, else quick) and say which was chosen and why."""
+    if name != "auto":
+        return name
+    from .runtime import accelerator, backend_name
+
+    gpu = accelerator()
+    chosen = "full" if gpu else "quick"
+    reason = f"GPU found ({gpu})" if gpu else f"no GPU visible to {backend_name()}"
+    print(f"run_all: {reason} → profile {chosen!r} (choose with --profile smoke|quick|full)", flush=True)
+    return chosen
+
+
+def _folder(value: str | None) -> str | None:
+    """A folder argument as an absolute path (the notebooks run with their own working directory)."""
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (Path.cwd() / path).resolve())
+
+
+def check_folders(args: argparse.Namespace) -> None:
+    """Refuse a data folder that does not exist and output folders we cannot write, before any work."""
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        raise ConfigError(f"--data-dir {args.data_dir} does not exist: give a folder holding mnist/ and cifar10/")
+    for option in ("figures_dir", "tables_dir", "runs_dir", "build_dir"):
+        value = getattr(args, option)
+        if value is None:
+            continue
+        path = Path(value)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--{option.replace('_', '-')} {path}: cannot create it ({exc.strerror})") from None
+        if not os.access(path, os.W_OK):
+            raise ConfigError(f"--{option.replace('_', '-')} {path} is not writable: choose another folder")
+
+
+def execute(notebook: str, build_dir: Path, parameters: dict, *, log_output: bool) -> Path:
+    """Run one notebook with papermill into build_dir; the executed copy appears only if it succeeded."""
+    import papermill
+
+    target = build_dir / f"{notebook}.ipynb"
+    failed = build_dir / f"{notebook}.failed.ipynb"
+    failed.unlink(missing_ok=True)
+    with atomic_path(target) as tmp:
+        try:
+            papermill.execute_notebook(
+                str(NOTEBOOKS_DIR / f"{notebook}.ipynb"), str(tmp), parameters=parameters,
+                cwd=str(NOTEBOOKS_DIR), progress_bar=not log_output, log_output=log_output,
+            )
+        except BaseException:
+            if tmp.exists():
+                os.replace(tmp, failed)  # keep the partial run for debugging under a name that says so
+            raise
+    return target
+
+
+def export_html(executed: Path, report: Path) -> Path:
+    """The executed results notebook as a standalone HTML page (code hidden, figures embedded)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    with atomic_path(report) as tmp:
+        tmp.write_text(body, encoding="utf-8")
+    return report
+
+
+def describe_failure(notebook: str, exc: BaseException, build_dir: Path) -> str:
+    """One message naming the notebook, the failing cell and the error."""
+    from papermill.exceptions import PapermillExecutionError
+
+    where = f"notebook {notebook}"
+    if isinstance(exc, PapermillExecutionError):
+        where += f", cell {exc.exec_count} (code cell #{exc.cell_index})"
+        detail = f"{exc.ename}: {exc.evalue}"
+    else:
+        detail = f"{type(exc).__name__}: {exc}"
+    return (f"run_all: FAILED in {where}\n  {detail}\n"
+            f"  the partial run is in {build_dir / (notebook + '.failed.ipynb')}; fix it and re-run — finished "
+            "runs are loaded from the run cache")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected notebooks; stop at the first failure with a message that names it."""
+    args = parse_args(argv)
+    for option in ("data_dir", "figures_dir", "tables_dir", "runs_dir", "build_dir"):
+        setattr(args, option, _folder(getattr(args, option)))
+    try:
+        notebooks = select_notebooks(args.only)
+        if args.epochs is not None and args.epochs < 1:
+            raise ConfigError(f"--epochs {args.epochs} must be at least 1")
+        check_folders(args)
+    except LabError as exc:
+        print(f"run_all: {exc}", file=sys.stderr)
+        return 2
+    profile = resolve_profile(args.profile)
+    build_dir = Path(args.build_dir or PROJECT_ROOT / "build" / profile)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    parameters = {
+        "profile": profile, "data_dir": args.data_dir, "figures_dir": args.figures_dir,
+        "tables_dir": args.tables_dir, "runs_dir": args.runs_dir, "seed": args.seed, "epochs": args.epochs,
+    }
+    started = time.perf_counter()
+    for i, notebook in enumerate(notebooks, 1):
+        print(f"run_all: [{i}/{len(notebooks)}] {notebook} (profile {profile})", flush=True)
+        t0 = time.perf_counter()
+        try:
+            executed = execute(notebook, build_dir, parameters, log_output=args.log_output)
+        except KeyboardInterrupt:
+            print(f"run_all: interrupted in {notebook}; re-run to resume from the run cache", file=sys.stderr)
+            return 130
+        except Exception as exc:  # papermill, nbclient (dead kernel) and our own errors all end the run here
+            print(describe_failure(notebook, exc, build_dir), file=sys.stderr)
+            return 1
+        print(f"run_all: {notebook} done in {time.perf_counter() - t0:.0f} s → {executed}", flush=True)
+        if notebook == REPORT_NOTEBOOK and not args.no_html:
+            report = export_html(executed, build_dir / "report.html")
+            print(f"run_all: HTML report → {report}", flush=True)
+    print(f"run_all: {len(notebooks)} notebook(s) in {time.perf_counter() - started:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
