@@ -67,7 +67,8 @@ class Lab:
         figures_dir, tables_dir, runs_dir: output folders (relative = under the project root).
         seed: seeds the data split and every run.
         epochs: overrides the profile's epoch budget for every run.
-        verbose: Keras fit verbosity (2 = one line per epoch).
+        verbose: Keras fit verbosity; None = `LAB_FIT_VERBOSE` or 1 (a live progress bar per epoch, for
+            JupyterLab). run_all.sh sets LAB_FIT_VERBOSE=2 (one line per epoch) for papermill logs.
     """
 
     def __init__(
@@ -80,7 +81,7 @@ class Lab:
         runs_dir: str | os.PathLike | None = None,
         seed: int = 0,
         epochs: int | None = None,
-        verbose: int | str = 2,
+        verbose: int | str | None = None,
     ) -> None:
         self.profile: Profile = get_profile(profile)
         self.data_dir = _project_path(data_dir) if data_dir else None
@@ -91,7 +92,7 @@ class Lab:
             raise ConfigError(f"epochs={epochs!r} must be a positive whole number or None (the profile's budget)")
         self.seed = int(seed)
         self.epochs = epochs
-        self.verbose = verbose
+        self.verbose = verbose if verbose is not None else int(os.environ.get("LAB_FIT_VERBOSE", "1"))
         self._datasets: dict[str, Dataset] = {}
         self._runs: dict[tuple[str, str | None], Run] = {}
         self._predictions: dict[tuple[str, str | None], Predictions] = {}

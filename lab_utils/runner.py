@@ -106,6 +106,7 @@ def execute(notebook: str, build_dir: Path, parameters: dict, *, log_output: boo
     """Run one notebook with papermill into build_dir; the executed copy appears only if it succeeded."""
     import papermill
 
+    os.environ.setdefault("LAB_FIT_VERBOSE", "2")  # the kernel inherits it: one log line per epoch, no bar
     target = build_dir / f"{notebook}.ipynb"
     failed = build_dir / f"{notebook}.failed.ipynb"
     failed.unlink(missing_ok=True)
