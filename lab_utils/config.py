@@ -37,6 +37,8 @@ class RunConfig:
     monitor: str = "val_loss"  # what early stopping watches
     seed: int = 0
     jit_compile: bool | None = None  # None: chosen per device (see runtime.default_jit_compile)
+    mixed_precision: bool | None = None  # None: bf16 on GPUs that support it (runtime.default_mixed_precision)
+    steps_per_execution: int | None = None  # None: per device (runtime.default_steps_per_execution)
 
     def __post_init__(self) -> None:
         if not self.experiment or not self.experiment.replace("_", "").replace("-", "").isalnum():
@@ -49,6 +51,10 @@ class RunConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "patience" else 1):
                 raise ConfigError(f"{name}={value!r} must be a positive whole number")
+        if self.steps_per_execution is not None and (
+            not isinstance(self.steps_per_execution, int) or self.steps_per_execution < 1
+        ):
+            raise ConfigError(f"steps_per_execution={self.steps_per_execution!r} must be a positive whole number")
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ConfigError(f"learning_rate={self.learning_rate!r} must be > 0 (or None for the seed's default)")
         # Freeze the kwargs into plain JSON types so the hash is stable and the record round-trips.

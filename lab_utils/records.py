@@ -35,6 +35,8 @@ class RunRecord:
     backend: str
     device: str
     jit_compile: bool
+    mixed_precision: bool = False
+    steps_per_execution: int = 1
     versions: dict[str, str] = field(default_factory=dict)
     git_commit: str | None = None
     created: str = ""

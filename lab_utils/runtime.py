@@ -64,6 +64,43 @@ def default_jit_compile() -> bool:
     return False
 
 
+def supports_bfloat16() -> bool:
+    """Whether the accelerator computes in bfloat16 natively (NVIDIA compute capability 8.0+: A100, H100, ...)."""
+    backend = backend_name()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
+            return tuple(details.get("compute_capability", (0, 0))) >= (8, 0)
+        if backend == "jax":
+            import jax
+
+            gpus = [d for d in jax.devices() if d.platform == "gpu"]
+            return bool(gpus) and float(getattr(gpus[0], "compute_capability", "0")) >= 8.0
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    except (ValueError, RuntimeError):  # an unreadable capability means "don't risk it"
+        return False
+    return False
+
+
+def default_mixed_precision() -> bool:
+    """bf16 compute with float32 weights on GPUs that support it; never on a CPU (no speed-up there)."""
+    return accelerator() is not None and supports_bfloat16()
+
+
+def default_steps_per_execution() -> int:
+    """Train steps per compiled call: several on an accelerator, to hide the host's per-step dispatch cost.
+
+    On this 2-core CPU the step itself dominates (see benchmarks/), so 1 keeps per-batch callbacks exact.
+    """
+    return 1 if accelerator() is None else 8
+
+
 def versions() -> dict[str, str]:
     """Library versions worth recording beside a result."""
     found = {"python": platform.python_version(), "keras": keras.__version__, "numpy": np.__version__}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import keras
 
-from . import runtime
+from . import pipeline, runtime
 from .config import RunConfig
 from .data import Dataset
 from .errors import ConfigError
@@ -19,6 +19,7 @@ from .paths import runs_dir
 from .records import RunRecord, load_record, run_dir, save_run
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+EVAL_BATCH = 256  # evaluation has no gradients to hold: larger batches are faster and change nothing
 
 
 @dataclass
@@ -67,16 +68,47 @@ def make_optimizer(config: RunConfig) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(learning_rate=config.resolved_learning_rate)
 
 
-def compile_model(model: keras.Model, config: RunConfig) -> bool:
-    """Compile for integer labels with cross-entropy and accuracy; returns the jit_compile used."""
-    jit = runtime.default_jit_compile() if config.jit_compile is None else config.jit_compile
+@dataclass(frozen=True)
+class Execution:
+    """How a run is compiled and executed on this device: the config's choices with "auto" resolved."""
+
+    jit_compile: bool
+    mixed_precision: bool
+    steps_per_execution: int
+
+    @classmethod
+    def for_config(cls, config: RunConfig) -> Execution:
+        """Resolve each None of the config from measurements per device (see lab_utils.runtime)."""
+        def pick(value, default):
+            return default() if value is None else value
+
+        return cls(
+            jit_compile=bool(pick(config.jit_compile, runtime.default_jit_compile)),
+            mixed_precision=bool(pick(config.mixed_precision, runtime.default_mixed_precision)),
+            steps_per_execution=int(pick(config.steps_per_execution, runtime.default_steps_per_execution)),
+        )
+
+
+def compile_model(model: keras.Model, config: RunConfig, execution: Execution | None = None) -> Execution:
+    """Compile for integer labels with cross-entropy and accuracy; returns the execution choices used."""
+    execution = execution or Execution.for_config(config)
     model.compile(
         optimizer=make_optimizer(config),
         loss="sparse_categorical_crossentropy",  # = the seed's categorical CE on one-hot labels
         metrics=["accuracy"],
-        jit_compile=jit,
+        jit_compile=execution.jit_compile,
+        steps_per_execution=execution.steps_per_execution,
     )
-    return jit
+    return execution
+
+
+def build_and_compile(config: RunConfig, data: Dataset, *, pretrained: bool = True) -> tuple[keras.Model, Execution]:
+    """The compiled model of a config, built under the dtype policy its execution calls for."""
+    execution = Execution.for_config(config)
+    with pipeline.dtype_policy(execution.mixed_precision):
+        model = build_for(config, data, pretrained=pretrained)
+    compile_model(model, config, execution)
+    return model, execution
 
 
 def train(
@@ -107,28 +139,28 @@ def train(
     if use_cache:
         record = load_record(folder, key)
         if record is not None:
-            model = build_for(config, data, pretrained=False)
+            model, _ = build_and_compile(config, data, pretrained=False)
             model.load_weights(folder / "model.weights.h5")
-            compile_model(model, config)
             return Run(model=model, record=record, path=folder, cached=True)
 
     keras.utils.set_random_seed(int(config.seed))
-    model = build_for(config, data)
-    jit = compile_model(model, config)
+    model, execution = build_and_compile(config, data)
     stopper = keras.callbacks.EarlyStopping(
         monitor=config.monitor, patience=config.patience, restore_best_weights=True, verbose=0
     )
     timer = EpochTimer()
+    train_input = pipeline.fit_arguments(data.x_train, data.y_train, batch_size=config.batch_size, seed=config.seed)
+    val_input = pipeline.fit_arguments(data.x_val, data.y_val, batch_size=EVAL_BATCH, seed=0, shuffle=False)
     fit = model.fit(
-        data.x_train,
-        data.y_train,
-        batch_size=config.batch_size,
+        **train_input,
         epochs=config.epochs,
-        validation_data=(data.x_val, data.y_val),
+        validation_data=(val_input["x"], val_input["y"]) if "y" in val_input else val_input["x"],
+        validation_batch_size=val_input.get("batch_size"),
         callbacks=[stopper, timer, keras.callbacks.TerminateOnNaN(), *callbacks],
         verbose=verbose,
     )
-    test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=256, verbose=0)
+    test_input = pipeline.fit_arguments(data.x_test, data.y_test, batch_size=EVAL_BATCH, seed=0, shuffle=False)
+    test_loss, test_accuracy = model.evaluate(**test_input, verbose=0)
     record = RunRecord(
         config=config.to_dict(),
         key=key,
@@ -148,7 +180,9 @@ def train(
         test_accuracy=float(test_accuracy),
         backend=runtime.backend_name(),
         device=runtime.device_description(),
-        jit_compile=bool(jit),
+        jit_compile=execution.jit_compile,
+        mixed_precision=execution.mixed_precision,
+        steps_per_execution=execution.steps_per_execution,
         versions=runtime.versions(),
         git_commit=runtime.git_commit(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
