@@ -54,6 +54,25 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files/folders an atomic write left behind when its process was killed.
+
+    Only names this module makes (".NAME.XXXX.tmp…") are touched. Call it before a run starts writing into
+    `folder`, never while another process may be writing there.
+    """
+    removed = []
+    root = Path(folder)
+    if not root.is_dir():
+        return removed
+    for path in root.glob(".*.tmp*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
 def _umask() -> int:
     """The process umask (reading it requires setting it, so set it straight back)."""
     mask = os.umask(0)

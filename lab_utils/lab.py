@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,8 @@ from .paths import runs_dir as default_runs_dir
 from .evaluation import Predictions, predict
 from .plotting import plot_architecture, save_figure
 from .profiles import Profile, get_profile
-from .records import load_record, run_dir
-from .reporting import PAPER_RESULTS, comparison_rows, write_table
+from .records import load_record, load_records, run_dir
+from .reporting import PAPER_RESULTS, comparison_rows, markdown_table, write_table
 from .training import Run, build_for, train
 
 # Table III's augmentation sets, as the paper names them, mapped to our presets (lab_utils.augment).
@@ -30,6 +29,13 @@ _PAPER_AUGMENTATIONS = {
     "horizontal + vertical flip + rotation 20°": "flip_rotate",
     "horizontal + vertical flip": "flip",
 }
+
+
+class Markdown(str):
+    """Markdown text that a notebook renders (IPython calls `_repr_markdown_`)."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
 
 
 class SavedFigure(os.PathLike):
@@ -163,19 +169,33 @@ class Lab:
         return max(candidates, key=best_val_accuracy)
 
     def meta(self, datasets: Sequence[str]) -> dict[str, Any]:
-        """Where a table's numbers came from: profile, data, backend, device, date."""
+        """Where a table's numbers came from: profile, data, backend, device, code.
+
+        No dates or timings: the same seed, profile and backend must give byte-identical tables
+        (timings are in the run records and `timings()`).
+        """
         return {
             "profile": f"{self.profile.name} — {self.profile.description}",
             "data": "; ".join(f"{d}: {self._data_note(self.dataset(d))}" for d in datasets),
             "backend": f"{runtime.backend_name()} on {runtime.device_description()}",
             "seed": self.seed,
-            "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+            "code": f"lab_utils at commit {runtime.git_commit() or 'unknown'}",
         }
 
     @staticmethod
     def _data_note(data: Dataset) -> str:
         """Split sizes and source of a dataset, for table footers."""
         return f"{len(data.y_train)}/{len(data.y_val)}/{len(data.y_test)} train/val/test from {data.source}"
+
+    def timings(self, *, everything_cached: bool = False) -> Markdown:
+        """Time per epoch of this session's runs (or of every run in the cache), as a Markdown table."""
+        records = load_records(self.runs_dir) if everything_cached else [r.record for r in self._runs.values()]
+        rows = [{
+            "run": record.config["experiment"], "train images": record.dataset["train"],
+            "epochs": record.epochs_run, "seconds_per_epoch": round(record.seconds_per_epoch, 2),
+            "device": record.device, "backend": record.backend, "replicas": record.replicas,
+        } for record in records]
+        return Markdown(markdown_table(rows) if rows else "*no runs yet*")
 
     def accuracy_table(self, table: str, experiments: Sequence[str], *, caption: str) -> list[dict[str, Any]]:
         """Train (or load) each experiment and write the table with the paper's accuracy beside ours."""
@@ -186,7 +206,6 @@ class Lab:
         for row in rows:
             record = next((r.record for n, r in runs.items() if labels[n] == row["network"]), None)
             row["epochs"] = record.epochs_run if record else None
-            row["seconds_per_epoch"] = round(record.seconds_per_epoch, 2) if record else None
             row["parameters"] = record.params["total"] if record else None
         datasets = sorted({r.record.dataset["name"] for r in runs.values()})
         write_table(rows, table, self.tables_dir, caption=caption, meta=self.meta(datasets))
@@ -211,7 +230,6 @@ class Lab:
                 "reproduced_with": round(augmented.test_accuracy * 100, 2),
                 "reproduced_gain": round(augmented.test_accuracy * 100 - without, 2),
                 "epochs_with": augmented.epochs_run,
-                "seconds_per_epoch_with": round(augmented.seconds_per_epoch, 2),
                 "profile": self.profile.name,
                 "note": paper_row["note"],
             })

@@ -37,6 +37,8 @@ class RunRecord:
     jit_compile: bool
     mixed_precision: bool = False
     steps_per_execution: int = 1
+    replicas: int = 1  # devices the batch was split over (data parallelism)
+    deterministic: bool = False  # TensorFlow op determinism was on (CPU runs)
     versions: dict[str, str] = field(default_factory=dict)
     git_commit: str | None = None
     created: str = ""

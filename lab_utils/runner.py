@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .atomic import atomic_path
+from .atomic import atomic_path, remove_stale_temporaries
 from .errors import ConfigError, LabError
-from .paths import PROJECT_ROOT
+from .paths import PROJECT_ROOT, runs_dir
 from .profiles import PROFILES
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -39,14 +40,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="run only this notebook (e.g. 02 or 02_cifar10_cnn); repeatable")
     parser.add_argument("--data-dir", help="folder with mnist/ and cifar10/ in the official formats "
                                            "(default: LAB_DATA_DIR, the Keras cache, then download)")
-    parser.add_argument("--figures-dir", default="figures", help="default: figures/")
-    parser.add_argument("--tables-dir", default="tables", help="default: tables/")
+    parser.add_argument("--figures-dir", default=str(PROJECT_ROOT / "figures"), help="default: figures/")
+    parser.add_argument("--tables-dir", default=str(PROJECT_ROOT / "tables"), help="default: tables/")
     parser.add_argument("--runs-dir", help="run cache; default runs/ or LAB_RUNS_DIR")
     parser.add_argument("--build-dir", help="executed notebooks and report.html; default build/<profile>/")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, help="override every run's epoch budget")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML report")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output (training logs)")
+    parser.add_argument("--data-parallel", action="store_true",
+                        help="split every batch across all GPUs (or virtual CPU devices): sets LAB_DATA_PARALLEL=1")
     return parser.parse_args(argv)
 
 
@@ -150,9 +153,18 @@ def describe_failure(notebook: str, exc: BaseException, build_dir: Path) -> str:
             "runs are loaded from the run cache")
 
 
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM takes the same path as Ctrl-C: the kernel is shut down and no output is left half written."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected notebooks; stop at the first failure with a message that names it."""
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (`cmd &`)
+    if args.data_parallel:
+        os.environ["LAB_DATA_PARALLEL"] = "1"  # the kernels inherit it; lab_utils.distribute reads it
     for option in ("data_dir", "figures_dir", "tables_dir", "runs_dir", "build_dir"):
         setattr(args, option, _folder(getattr(args, option)))
     try:
@@ -170,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "profile": profile, "data_dir": args.data_dir, "figures_dir": args.figures_dir,
         "tables_dir": args.tables_dir, "runs_dir": args.runs_dir, "seed": args.seed, "epochs": args.epochs,
     }
+    for folder in (args.figures_dir, args.tables_dir, args.runs_dir or runs_dir(), build_dir):
+        for stale in remove_stale_temporaries(folder):  # left by a run that was killed mid-write
+            print(f"run_all: removed {stale.name}, left half-written by an interrupted run", flush=True)
     started = time.perf_counter()
     for i, notebook in enumerate(notebooks, 1):
         print(f"run_all: [{i}/{len(notebooks)}] {notebook} (profile {profile})", flush=True)

@@ -101,6 +101,20 @@ def default_steps_per_execution() -> int:
     return 1 if accelerator() is None else 8
 
 
+def make_deterministic() -> bool:
+    """Turn on TensorFlow's deterministic ops on a CPU, so a seeded run reproduces bit for bit.
+
+    Not on GPUs, where deterministic kernels cost speed (and XLA, which Keras then turns off); JAX on a CPU
+    is deterministic already. Returns whether TF op determinism is on.
+    """
+    if backend_name() != "tensorflow" or accelerator() is not None:
+        return False
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    return True
+
+
 def versions() -> dict[str, str]:
     """Library versions worth recording beside a result."""
     found = {"python": platform.python_version(), "keras": keras.__version__, "numpy": np.__version__}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import keras
 
-from . import pipeline, runtime
+from . import distribute, pipeline, runtime
 from .config import RunConfig
 from .data import Dataset
 from .errors import ConfigError
@@ -119,6 +119,7 @@ def train(
     use_cache: bool = True,
     verbose: int | str = 2,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    data_parallel: bool | None = None,
 ) -> Run:
     """Train `config` on `data`, or load the identical run from the cache.
 
@@ -129,6 +130,8 @@ def train(
         use_cache: False trains even when a matching run is saved (and overwrites it).
         verbose: passed to `Model.fit` (2 = one line per epoch, readable under papermill).
         callbacks: extra Keras callbacks (e.g. a progress bar).
+        data_parallel: split every batch across all devices (lab_utils.distribute); None reads
+            LAB_DATA_PARALLEL. Not part of the cache key: it changes the speed, not what is learned.
 
     Returns:
         A Run with the model (best weights restored), its record and folder.
@@ -143,24 +146,11 @@ def train(
             model.load_weights(folder / "model.weights.h5")
             return Run(model=model, record=record, path=folder, cached=True)
 
+    deterministic = runtime.make_deterministic()
     keras.utils.set_random_seed(int(config.seed))
-    model, execution = build_and_compile(config, data)
-    stopper = keras.callbacks.EarlyStopping(
-        monitor=config.monitor, patience=config.patience, restore_best_weights=True, verbose=0
-    )
-    timer = EpochTimer()
-    train_input = pipeline.fit_arguments(data.x_train, data.y_train, batch_size=config.batch_size, seed=config.seed)
-    val_input = pipeline.fit_arguments(data.x_val, data.y_val, batch_size=EVAL_BATCH, seed=0, shuffle=False)
-    fit = model.fit(
-        **train_input,
-        epochs=config.epochs,
-        validation_data=(val_input["x"], val_input["y"]) if "y" in val_input else val_input["x"],
-        validation_batch_size=val_input.get("batch_size"),
-        callbacks=[stopper, timer, keras.callbacks.TerminateOnNaN(), *callbacks],
-        verbose=verbose,
-    )
-    test_input = pipeline.fit_arguments(data.x_test, data.y_test, batch_size=EVAL_BATCH, seed=0, shuffle=False)
-    test_loss, test_accuracy = model.evaluate(**test_input, verbose=0)
+    with distribute.data_parallel(distribute.requested(data_parallel)) as replicas:
+        model, execution = build_and_compile(config, data)
+        fit, timer, test_loss, test_accuracy = _fit_and_test(model, config, data, verbose, callbacks)
     record = RunRecord(
         config=config.to_dict(),
         key=key,
@@ -183,12 +173,38 @@ def train(
         jit_compile=execution.jit_compile,
         mixed_precision=execution.mixed_precision,
         steps_per_execution=execution.steps_per_execution,
+        replicas=replicas,
+        deterministic=deterministic,
         versions=runtime.versions(),
         git_commit=runtime.git_commit(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     save_run(folder, record, model)
     return Run(model=model, record=record, path=folder, cached=False)
+
+
+def _fit_and_test(
+    model: keras.Model, config: RunConfig, data: Dataset, verbose: int | str,
+    callbacks: Sequence[keras.callbacks.Callback],
+) -> tuple[keras.callbacks.History, EpochTimer, float, float]:
+    """Fit with early stopping (best weights restored), then evaluate once on the test set."""
+    stopper = keras.callbacks.EarlyStopping(
+        monitor=config.monitor, patience=config.patience, restore_best_weights=True, verbose=0
+    )
+    timer = EpochTimer()
+    train_input = pipeline.fit_arguments(data.x_train, data.y_train, batch_size=config.batch_size, seed=config.seed)
+    val_input = pipeline.fit_arguments(data.x_val, data.y_val, batch_size=EVAL_BATCH, seed=0, shuffle=False)
+    fit = model.fit(
+        **train_input,
+        epochs=config.epochs,
+        validation_data=(val_input["x"], val_input["y"]) if "y" in val_input else val_input["x"],
+        validation_batch_size=val_input.get("batch_size"),
+        callbacks=[stopper, timer, keras.callbacks.TerminateOnNaN(), *callbacks],
+        verbose=verbose,
+    )
+    test_input = pipeline.fit_arguments(data.x_test, data.y_test, batch_size=EVAL_BATCH, seed=0, shuffle=False)
+    test_loss, test_accuracy = model.evaluate(**test_input, verbose=0)
+    return fit, timer, float(test_loss), float(test_accuracy)
 
 
 def _best_epoch(history: dict, monitor: str) -> int:

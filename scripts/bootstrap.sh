@@ -26,4 +26,13 @@ if ! command -v dot >/dev/null 2>&1; then
     echo "bootstrap: graphviz missing; install it (apt-get install graphviz / conda install graphviz)" >&2
   fi
 fi
+# The Jupyter kernel the notebooks name in their metadata (papermill and JupyterLab both look it up), installed
+# inside the venv. Checked with grep, so it costs nothing once registered with this venv's Python.
+LAB_KERNEL="cnn-lab"
+LAB_KERNEL_DISPLAY="Python 3 (cnn-lab: Keras + TensorFlow)"
+_kernel_json="$LAB_VENV/share/jupyter/kernels/$LAB_KERNEL/kernel.json"
+if ! grep -qF "\"$LAB_PY\"" "$_kernel_json" 2>/dev/null || ! grep -qF "\"$LAB_KERNEL_DISPLAY\"" "$_kernel_json"; then
+  echo "bootstrap: registering the Jupyter kernel '$LAB_KERNEL' in $LAB_VENV..." >&2
+  "$LAB_PY" -m ipykernel install --sys-prefix --name "$LAB_KERNEL" --display-name "$LAB_KERNEL_DISPLAY" >/dev/null
+fi
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"  # hide TensorFlow's CUDA-probe noise on CPU machines

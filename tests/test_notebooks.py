@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import matplotlib.image as mpimg
@@ -15,27 +14,10 @@ from lab_utils.outputs import FIGURES, TABLES
 from lab_utils.reporting import read_table
 from lab_utils.runner import NOTEBOOKS, NOTEBOOKS_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
-MINI = ROOT.parent / "shared" / "data" / "mini"
+from .helpers import run_all
+
 RUNNER_PARAMETERS = {"profile", "data_dir", "figures_dir", "tables_dir", "runs_dir", "seed", "epochs"}
 TABLE_ROWS = {"mnist": 2, "table1": 4, "table2": 3, "table3": 9}
-
-
-def run_all(out: Path, *args: str) -> subprocess.CompletedProcess:
-    """./run_all.sh with every output folder under `out`."""
-    command = ["bash", str(ROOT / "run_all.sh"), "--figures-dir", str(out / "figures"), "--tables-dir",
-               str(out / "tables"), "--runs-dir", str(out / "runs"), "--build-dir", str(out / "build"), *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> Path:
-    if not MINI.is_dir():
-        pytest.skip(f"real mini data not found at {MINI}")
-    out = tmp_path_factory.mktemp("smoke")
-    result = run_all(out, "--profile", "smoke", "--data-dir", str(MINI))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return out
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -77,9 +59,9 @@ def test_html_report_embeds_the_figures_and_tables(smoke: Path) -> None:
     assert "Table III" in html and "84.42" in html
 
 
-def test_rerun_loads_every_model_from_the_run_cache(smoke: Path) -> None:
+def test_rerun_loads_every_model_from_the_run_cache(smoke: Path, mini: Path) -> None:
     before = sorted(p.name for p in (smoke / "runs").iterdir())
-    result = run_all(smoke, "--profile", "smoke", "--data-dir", str(MINI), "--only", "02", "--no-html")
+    result = run_all(smoke, "--profile", "smoke", "--data-dir", str(mini), "--only", "02", "--no-html")
     assert result.returncode == 0, result.stderr[-2000:]
     executed = nbformat.read(smoke / "build" / "02_cifar10_cnn.ipynb", as_version=4)
     text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))

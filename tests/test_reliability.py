@@ -1,0 +1,136 @@
+"""Killing run_all.sh mid-notebook, resuming, and getting byte-identical tables: for real, with signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import pytest
+
+from lab_utils.records import RECORD_FILE, WEIGHTS_FILE
+from lab_utils.reporting import read_table
+
+from .helpers import ROOT, run_all, run_all_command
+
+TIMING_FIELDS = {"epoch_seconds", "created"}  # the only record fields allowed to differ between two runs
+
+
+def complete_runs(runs: Path) -> dict[str, str]:
+    """Run folder → record text, for every finished run (a run folder only appears complete)."""
+    if not runs.is_dir():
+        return {}
+    return {p.name: (p / RECORD_FILE).read_text() for p in runs.iterdir()
+            if not p.name.startswith(".") and (p / RECORD_FILE).is_file()}
+
+
+def kernels_of(pid: int) -> list[int]:
+    """The Jupyter kernels started by process `pid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and b"ipykernel" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def interrupt(out: Path, sig: int, *args: str, after_runs: int) -> tuple[int, str, set[str], list[int]]:
+    """Start run_all.sh, send `sig` once `after_runs` runs are saved; return rc, stderr, runs then, kernels."""
+    process = subprocess.Popen(run_all_command(out, *args), cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 900
+    kernels: list[int] = []
+    while len(complete_runs(out / "runs")) < after_runs:
+        assert process.poll() is None, "run_all.sh ended before it could be interrupted"
+        assert time.monotonic() < deadline, "no progress"
+        kernels = kernels_of(process.pid) or kernels
+        time.sleep(0.5)
+    kernels = kernels_of(process.pid) or kernels
+    finished = set(complete_runs(out / "runs"))
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=120)
+    return process.returncode, stderr, finished, kernels
+
+
+def assert_no_half_written_outputs(out: Path) -> None:
+    """Every figure is a readable PNG, every table parses, every run folder has record + weights."""
+    for png in (out / "figures").glob("*.png"):
+        assert mpimg.imread(png).size > 0
+    for csv in (out / "tables").glob("*.csv"):
+        assert read_table(csv)
+    for run in (out / "runs").iterdir():
+        if not run.name.startswith("."):
+            assert (run / WEIGHTS_FILE).is_file() and json.loads((run / RECORD_FILE).read_text())
+    leftovers = [p for folder in ("figures", "tables", "build") if (out / folder).is_dir()
+                 for p in (out / folder).iterdir() if p.name.startswith(".")]
+    assert not leftovers, leftovers
+    assert not list((out / "build").glob("*.partial*"))
+
+
+def assert_stopped(kernels: list[int]) -> None:
+    """The interrupted run's kernels are gone (no orphan keeps training)."""
+    assert kernels, "no kernel was seen while the notebook ran"
+    deadline = time.monotonic() + 20
+    while any(Path(f"/proc/{pid}").exists() for pid in kernels) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in kernels), "a kernel outlived run_all.sh"
+
+
+def test_sigint_mid_run_then_resume_reproduces_the_smoke_run_byte_for_byte(
+    smoke: Path, mini: Path, tmp_path: Path
+) -> None:
+    args = ("--profile", "smoke", "--data-dir", str(mini))
+    rc, stderr, finished, kernels = interrupt(tmp_path, signal.SIGINT, *args, after_runs=5)
+    assert rc == 130 and "interrupted in" in stderr
+    assert_stopped(kernels)
+    assert_no_half_written_outputs(tmp_path)
+    saved = complete_runs(tmp_path / "runs")
+    assert finished <= set(saved)
+
+    result = run_all(tmp_path, *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed = complete_runs(tmp_path / "runs")
+    assert all(resumed[name] == saved[name] for name in saved), "a finished run was trained again"
+
+    # Determinism: same seed, profile, backend and CPU → the same tables, byte for byte, and the same records.
+    for table in sorted((smoke / "tables").iterdir()):
+        assert (tmp_path / "tables" / table.name).read_bytes() == table.read_bytes(), table.name
+    reference = complete_runs(smoke / "runs")
+    assert set(resumed) == set(reference)
+    for name, text in reference.items():
+        ours, theirs = json.loads(resumed[name]), json.loads(text)
+        assert ours["deterministic"] is True
+        for field in TIMING_FIELDS:
+            ours.pop(field), theirs.pop(field)
+        assert ours == theirs, name
+
+
+def test_sigterm_mid_notebook_leaves_only_whole_outputs_and_resumes(mini: Path, tmp_path: Path) -> None:
+    args = ("--profile", "smoke", "--data-dir", str(mini), "--only", "01", "--only", "02")
+    rc, stderr, _, kernels = interrupt(tmp_path, signal.SIGTERM, *args, after_runs=1)
+    assert rc == 130 and "interrupted in" in stderr
+    assert_stopped(kernels)
+    assert_no_half_written_outputs(tmp_path)
+    interrupted = [p.name for p in (tmp_path / "build").glob("*.ipynb")]
+    assert not any(name.startswith(("01", "02")) and not name.endswith(".failed.ipynb") for name in interrupted)
+    saved = complete_runs(tmp_path / "runs")
+
+    result = run_all(tmp_path, *args, "--no-html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert all(complete_runs(tmp_path / "runs")[name] == text for name, text in saved.items())
+    assert (tmp_path / "build" / "02_cifar10_cnn.ipynb").is_file()
+    assert not (tmp_path / "build" / "02_cifar10_cnn.failed.ipynb").exists()
+
+
+@pytest.mark.skipif(os.environ.get("LAB_DATA_PARALLEL"), reason="compares against single-device runs")
+def test_records_say_the_runs_were_deterministic(smoke: Path) -> None:
+    records = [json.loads(text) for text in complete_runs(smoke / "runs").values()]
+    assert records and all(r["deterministic"] and r["replicas"] == 1 for r in records)
