@@ -196,6 +196,7 @@ def _fit_and_test(
     val_input = pipeline.fit_arguments(data.x_val, data.y_val, batch_size=EVAL_BATCH, seed=0, shuffle=False)
     fit = model.fit(
         **train_input,
+        shuffle="y" in train_input,  # a tf.data pipeline shuffles itself (seeded); Keras would only warn
         epochs=config.epochs,
         validation_data=(val_input["x"], val_input["y"]) if "y" in val_input else val_input["x"],
         validation_batch_size=val_input.get("batch_size"),

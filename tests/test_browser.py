@@ -1,0 +1,375 @@
+"""End to end, as a student would: JupyterLab in a real browser runs 00_data_exploration on the mini data.
+
+`scripts/jupyterlab.sh` (the README's command) starts JupyterLab headless on a free localhost port with a random
+token, serving a temporary copy of notebooks/ (JupyterLab autosaves: the source notebooks must stay output-free).
+Debian's Chromium, driven by Playwright, opens the notebook, runs all cells from the Run menu and waits for the
+kernel to go idle; then the test checks that the notebook ran with the project's kernel, that no cell shows an
+error, that the three figures rendered, and saves a screenshot to build/test-artifacts/ (and pytest's tmp).
+A second test trains a tiny model in the browser and checks that Keras shows one live progress bar per epoch.
+Chromium is installed with apt-get when missing; the tests skip, saying why, only where that is impossible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MINI = ROOT.parent / "shared" / "data" / "mini"
+NOTEBOOK = "00_data_exploration"
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "build" / "test-artifacts"
+KERNEL_NAME = "cnn-lab"
+KERNEL_DISPLAY_NAME = "Python 3 (cnn-lab: Keras + TensorFlow)"
+FIGURES = ("fig01_mnist_samples", "fig02_mnist_class_distribution", "fig03_cifar10_samples")
+SERVER_START_S = 90  # bootstrap check + JupyterLab start (≈ 3 s here)
+RUN_ALL_S = 150      # kernel start, TensorFlow import, both datasets, three figures (≈ 10 s here)
+UI_S = 60            # page load, kernel start, menus, saving
+
+
+def chromium_or_skip() -> Path:
+    """Debian's Chromium, installed with apt-get when missing; skip only where it cannot be installed."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip(f"no browser: {CHROMIUM} is missing and installing it needs root and apt-get "
+                    "(run `apt-get install chromium` as root)")
+    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=120", "-qq"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        for command in ([*apt, "update"], [*apt, "install", "-y", "chromium"]):
+            result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env,
+                                    stdin=subprocess.DEVNULL)
+            if result.returncode != 0:
+                pytest.skip(f"no browser: `{' '.join(command)}` failed: {(result.stderr or result.stdout)[-500:]}")
+    except subprocess.TimeoutExpired:
+        pytest.skip("no browser: installing chromium with apt-get took more than 15 minutes")
+    if not CHROMIUM.exists():
+        pytest.skip(f"no browser: apt-get installed chromium but {CHROMIUM} is not there")
+    return CHROMIUM
+
+
+def free_port() -> int:
+    """A localhost port nobody listens on right now (the server gets port_retries=0, so a race fails loudly)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    token: str
+    project: Path
+    outputs: Path
+    log: Path
+    runtime: Path
+
+    def api(self, path: str, method: str = "GET", timeout: float = 10) -> object:
+        request = urllib.request.Request(f"{self.url}/api/{path}", method=method,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+    def notebook_url(self, path: str) -> str:
+        """The notebook alone in JupyterLab (`reset`: no notebook of an earlier page comes back with it)."""
+        return f"{self.url}/lab/tree/{path}?reset&token={self.token}"
+
+
+def copy_project(tmp: Path) -> tuple[Path, Path]:
+    """notebooks/ copied into tmp/project; the copy's output folders point into tmp/outputs (parameters cell).
+
+    Everything else in the parameters cell keeps its default: profile "auto", data_dir None (so the data comes
+    from LAB_DATA_DIR, as documented).
+    """
+    project, outputs = tmp / "project", tmp / "outputs"
+    shutil.copytree(ROOT / "notebooks", project / "notebooks")
+    path = project / "notebooks" / f"{NOTEBOOK}.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    for name in ("figures_dir", "tables_dir"):
+        folder = str(outputs / name.removesuffix("_dir"))
+        cell.source, count = re.subn(rf"^{name} = [^#\n]*", f"{name} = {folder!r}  ", cell.source, flags=re.M)
+        assert count == 1, f"the parameters cell of {NOTEBOOK} has no line `{name} = ...`"
+    nbformat.write(notebook, path)
+    return project, outputs
+
+
+def stop(process: subprocess.Popen, server: Server | None) -> None:
+    """Shut the kernels and the server down through the API; then SIGTERM, then SIGKILL its process group."""
+    if server is not None and process.poll() is None:
+        try:
+            for kernel in server.api("kernels"):
+                server.api(f"kernels/{kernel['id']}", method="DELETE", timeout=20)
+            server.api("shutdown", method="POST")
+            process.wait(timeout=20)
+        except (OSError, urllib.error.URLError, subprocess.TimeoutExpired, ValueError):
+            pass
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if process.poll() is not None:
+            break
+        try:
+            os.killpg(process.pid, sig)  # the group of the server we started (start_new_session=True)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Path:
+    return chromium_or_skip()
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """scripts/jupyterlab.sh on a free port with a random token, serving a copy of notebooks/; always stopped."""
+    if not MINI.is_dir():
+        pytest.skip(f"real mini data not found at {MINI}")
+    tmp = tmp_path_factory.mktemp("jupyterlab")
+    project, outputs = copy_project(tmp)
+    jupyter = tmp / "jupyter"
+    settings = jupyter / "lab-settings"
+    # No news/update pop-up (it would ask to reach the internet and cover part of the screenshot).
+    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True)
+    notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    env = {
+        **os.environ,
+        "LAB_DATA_DIR": str(MINI),
+        "LAB_RUNS_DIR": str(outputs / "runs"),
+        # The user's Jupyter config, kernels, settings and workspaces stay out: the kernel must be the venv's.
+        "JUPYTER_CONFIG_DIR": str(jupyter / "config"),
+        "JUPYTER_DATA_DIR": str(jupyter / "data"),
+        "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(jupyter / "workspaces"),
+    }
+    env.pop("LAB_FIT_VERBOSE", None)  # JupyterLab's default: Keras's live bar
+    token, port = secrets.token_hex(16), free_port()
+    log = tmp / "jupyterlab.log"
+    command = ["bash", str(ROOT / "scripts" / "jupyterlab.sh"), "--no-browser", f"--port={port}",
+               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+               f"--ServerApp.root_dir={project}", "--ContentsManager.preferred_dir=notebooks"]
+    with log.open("w") as log_file:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    server = None
+    try:
+        candidate = Server(f"http://127.0.0.1:{port}", token, project, outputs, log, jupyter / "runtime")
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"JupyterLab exited with {process.returncode}:\n{candidate.log_tail()}")
+            try:
+                candidate.api("status", timeout=2)
+                break
+            except (OSError, urllib.error.URLError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not answer /api/status in {SERVER_START_S} s:\n"
+                                f"{candidate.log_tail()}")
+                time.sleep(0.5)
+        server = candidate
+        yield server
+    finally:
+        stop(process, server)
+        assert process.poll() is not None, "the JupyterLab server is still running"
+
+
+@pytest.fixture
+def page(chromium: Path) -> Iterator:
+    """A fresh headless Chromium page (Playwright drives Debian's build; no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1600})
+            page.set_default_timeout(UI_S * 1000)
+            yield page
+        finally:
+            browser.close()
+
+
+# The open notebook as a student sees it: every code cell's prompt, the kernel and its status, the outputs.
+NOTEBOOK_STATE_JS = """() => {
+    const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+    if (!panel) return null;
+    const cells = [...panel.querySelectorAll('.jp-CodeCell')];
+    const stderr = [...panel.querySelectorAll(
+        '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')].map(e => e.textContent);
+    const images = [...panel.querySelectorAll('.jp-OutputArea-output img')];
+    return {
+        prompts: cells.map(c => ((c.querySelector('.jp-InputArea-prompt') || {}).textContent || '').trim()),
+        status: (panel.querySelector('.jp-Notebook-ExecutionIndicator') || {dataset: {}}).dataset.status || '',
+        kernel: ((panel.querySelector('.jp-KernelName') || {}).textContent || '').trim(),
+        // JupyterLab renders an error output as stderr text: its traceback, or "ename: evalue".
+        errors: stderr.filter(t => /Traceback \\(most recent call last\\)|^\\w+(Error|Exception|Interrupt)\\b/m.test(t)),
+        images: images.map(i => ({complete: i.complete, width: i.naturalWidth, height: i.naturalHeight})),
+        text: [...panel.querySelectorAll('.jp-OutputArea-output')].map(e => e.textContent).join('\\n'),
+    };
+}"""
+
+# A kernel is attached and idle (before the kernel starts, the indicator says "idle" too, beside "No Kernel",
+# and Run All would then do nothing).
+KERNEL_READY_JS = """() => {
+    const state = (%s)();
+    return !!state && state.status === 'idle' && !['', 'No Kernel'].includes(state.kernel);
+}""" % NOTEBOOK_STATE_JS
+
+# Run All has finished: the kernel is idle, no cell waits ([*]), and every cell ran or one failed (the rest stop).
+RUN_FINISHED_JS = """() => {
+    const state = (%s)();
+    if (!state || state.status !== 'idle' || state.prompts.some(p => p.includes('*'))) return false;
+    return state.errors.length > 0 || state.prompts.every(p => /^\\[\\d+\\]:$/.test(p));
+}""" % NOTEBOOK_STATE_JS
+
+
+def open_and_run_all(page, server: Server, path: str) -> dict:
+    """Open the notebook, accept its kernel, Run → Run All Cells, wait until it finished; the final state."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.goto(server.notebook_url(path))
+    page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell")
+    # A kernel dialog appears only if the notebook's kernel is unknown: choose ours (the checks below still
+    # require that the notebook runs on it).
+    page.wait_for_function("() => document.querySelector('.jp-Dialog') || (%s)()" % KERNEL_READY_JS, polling=100)
+    if page.locator(".jp-Dialog").count():
+        page.locator(".jp-Dialog select").select_option(label=KERNEL_DISPLAY_NAME)
+        page.locator(".jp-Dialog .jp-mod-accept").click()
+    page.wait_for_function(KERNEL_READY_JS, polling=100)
+    # Run → Run All Cells, as the notebooks' "How to use" cells say.
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    try:
+        page.wait_for_function(RUN_FINISHED_JS, timeout=RUN_ALL_S * 1000, polling=500)
+    except PlaywrightTimeout:
+        state = page.evaluate(NOTEBOOK_STATE_JS)
+        state.pop("text", None)
+        pytest.fail(f"Run All did not finish in {RUN_ALL_S} s: {state}\nJupyterLab log:\n{server.log_tail()}")
+    return page.evaluate(NOTEBOOK_STATE_JS)
+
+
+def screenshot_whole_notebook(page, path: Path) -> None:
+    """JupyterLab scrolls inside its notebook panel: grow the window to the notebook's height, then shoot."""
+    height = page.evaluate("""() => {
+        const outer = document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer');
+        const cells = document.querySelectorAll('.jp-NotebookPanel .jp-Cell');
+        if (!outer || !cells.length) return 0;
+        const last = cells[cells.length - 1].getBoundingClientRect();
+        return last.bottom + outer.scrollTop + 80;
+    }""")
+    page.set_viewport_size({"width": 1280, "height": int(min(max(height, 900), 12000))})
+    page.evaluate("() => { const o = document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer');"
+                  " if (o) o.scrollTop = 0; }")
+    page.wait_for_timeout(500)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+
+
+def test_jupyterlab_runs_the_data_exploration_notebook_in_a_real_browser(jupyterlab: Server, page,
+                                                                          tmp_path: Path) -> None:
+    source = ROOT / "notebooks" / f"{NOTEBOOK}.ipynb"
+    source_before = source.read_bytes()
+    screenshot = ARTIFACTS / "jupyterlab_00.png"
+    screenshot.unlink(missing_ok=True)
+    started = time.monotonic()
+    try:
+        state = open_and_run_all(page, jupyterlab, f"notebooks/{NOTEBOOK}.ipynb")
+        page.wait_for_function(  # every image shown is loaded (decoded or failed), so its size is final
+            "() => [...document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output img')]"
+            ".every(i => i.complete)")
+        state = page.evaluate(NOTEBOOK_STATE_JS)
+        sessions = jupyterlab.api("sessions")
+        page.keyboard.press("Control+s")  # save the copy, to check its outputs exactly below
+        page.wait_for_function("() => !document.querySelector('.lm-TabBar-tab.jp-mod-dirty')")
+    finally:  # also on failure: the screenshot shows what went wrong
+        screenshot_whole_notebook(page, screenshot)
+        shutil.copy(screenshot, tmp_path / screenshot.name)
+    elapsed = time.monotonic() - started
+
+    context = f"\n(screenshot: {screenshot}; JupyterLab log:)\n{jupyterlab.log_tail(2000)}"
+    # The notebook ran on the project's kernel, chosen by its metadata.
+    assert [(s["path"], s["kernel"]["name"]) for s in sessions] == [(f"notebooks/{NOTEBOOK}.ipynb", KERNEL_NAME)]
+    assert state["kernel"] == KERNEL_DISPLAY_NAME
+    # Listening on localhost only (the server's own record of where it runs).
+    [info] = [json.loads(f.read_text()) for f in jupyterlab.runtime.glob("jpserver-*.json")]
+    assert (info["hostname"], info["root_dir"]) == ("127.0.0.1", str(jupyterlab.project))
+    # Top to bottom, no error shown, three figures rendered inline.
+    assert not state["errors"], "\n\n".join(state["errors"]) + context
+    assert state["prompts"] and all(re.fullmatch(r"\[\d+\]:", p) for p in state["prompts"]), \
+        f"cells that did not run: {state['prompts']}{context}"
+    rendered = [i for i in state["images"] if i["complete"] and i["width"] > 0]
+    assert len(rendered) >= len(FIGURES), f"{state['images']}{context}"
+
+    # The saved copy holds exactly what the browser showed: every cell run in order, no error output.
+    executed = nbformat.read(jupyterlab.project / "notebooks" / f"{NOTEBOOK}.ipynb", as_version=4)
+    code = [c for c in executed.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for c in code for o in c.outputs) == len(FIGURES)
+    for name in FIGURES:  # written where the parameters cell said, not into the repository
+        assert (jupyterlab.outputs / "figures" / f"{name}.png").stat().st_size > 0
+    assert source.read_bytes() == source_before, "the source notebook was modified"
+    assert screenshot.stat().st_size > 0
+    print(f"JupyterLab ran {NOTEBOOK} in a browser in {elapsed:.0f} s; screenshot: {screenshot}")
+
+
+def test_training_in_jupyterlab_shows_one_progress_bar_per_epoch(jupyterlab: Server, page) -> None:
+    """Keras's live bar, redrawn in place: one line per epoch in the notebook, not one per step."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata.kernelspec = {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY_NAME, "language": "python"}
+    out = jupyterlab.outputs / "progress"
+    notebook.cells = [nbformat.v4.new_code_cell(
+        "from lab_utils import Lab\n"
+        f"lab = Lab('smoke', epochs=2, figures_dir={str(out / 'figures')!r}, tables_dir={str(out / 'tables')!r})\n"
+        "run = lab.run('mnist_cnn')\n"
+        "run.record.epochs_run, lab.verbose"
+    )]
+    nbformat.write(notebook, jupyterlab.project / "notebooks" / "progress_check.ipynb")
+    try:
+        state = open_and_run_all(page, jupyterlab, "notebooks/progress_check.ipynb")
+    finally:
+        screenshot_whole_notebook(page, ARTIFACTS / "jupyterlab_progress.png")
+    assert not state["errors"], "\n\n".join(state["errors"])
+    assert "(2, 1)" in state["text"], state["text"]  # 2 epochs, verbose 1 (the live bar)
+    bars = re.findall(r"\d+/\d+ ━+", state["text"])  # a bar not redrawn in place would repeat
+    assert "Epoch 1/2" in state["text"] and "Epoch 2/2" in state["text"], state["text"]
+    assert len(bars) == 2, f"expected one progress bar per epoch, got {len(bars)} bar lines:\n{state['text']}"
+
+
+def test_every_notebook_opens_with_the_projects_registered_kernel() -> None:
+    """bootstrap.sh registers "cnn-lab" in the venv; every notebook names it (papermill and JupyterLab use it)."""
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from lab_utils.runner import NOTEBOOKS, NOTEBOOKS_DIR
+
+    spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+    assert spec.display_name == KERNEL_DISPLAY_NAME
+    assert Path(spec.argv[0]) == Path(sys.executable) and Path(spec.resource_dir).is_relative_to(sys.prefix)
+    for name in NOTEBOOKS:
+        kernelspec = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4).metadata.kernelspec
+        assert (kernelspec.name, kernelspec.display_name) == (KERNEL_NAME, KERNEL_DISPLAY_NAME), name
