@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from . import runtime
+from . import cpu, runtime
 
 
 def training_input(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, shuffle: bool = True) -> Any:
@@ -31,7 +31,8 @@ def training_input(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, 
         dataset = tf.data.Dataset.from_tensor_slices((x, y))
         if shuffle:
             dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        # tf.data's autotuner sometimes drops TF on 2 CPU cores into a half-speed mode: off (lab_utils.cpu).
+        return cpu.without_autotune(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
     if backend == "jax" and runtime.accelerator() is not None:
         import jax
 

@@ -1,0 +1,96 @@
+"""benchmarks/: the FLOP counter against hand arithmetic, and a tiny run of the training benchmark.
+
+The benchmark is not a test of speed: CI only checks that it runs and that its JSON is complete and consistent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the repository, not part of the installed package
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_training import check_targets  # noqa: E402
+from benchmarks.flops import flops_per_image, layer_macs  # noqa: E402
+from benchmarks.pipelines import CASES  # noqa: E402
+
+
+def tiny_conv_net(*, freeze_first: bool = False) -> keras.Model:
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv1", trainable=not freeze_first)(inputs)
+    x = keras.layers.MaxPooling2D(1, name="pool")(x)  # no multiply-adds
+    x = keras.layers.Conv2D(2, 3, padding="valid", name="conv2")(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(5, name="dense")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_flop_counter_matches_hand_arithmetic() -> None:
+    model = tiny_conv_net()
+    conv1 = 8 * 8 * 4 * (3 * 3 * 3)  # output positions × output channels × kernel taps
+    conv2 = 6 * 6 * 2 * (3 * 3 * 4)
+    dense = (6 * 6 * 2) * 5
+    assert [layer_macs(model.get_layer(n)) for n in ("conv1", "pool", "conv2", "dense")] == [conv1, 0, conv2, dense]
+    assert flops_per_image(model) == {"forward": 2 * (conv1 + conv2 + dense),
+                                      "training": 3 * 2 * (conv1 + conv2 + dense)}
+    frozen = flops_per_image(tiny_conv_net(freeze_first=True))
+    assert frozen["training"] == 2 * conv1 + 3 * 2 * (conv2 + dense)  # a frozen layer runs forward only
+
+
+def test_flop_counter_gives_the_issues_233_mflop_for_the_vgg_blocks() -> None:
+    from lab_utils.models import build_model
+
+    model = build_model("vgg_blocks", batch_norm=True, augmentation="flip_shift")  # nested Sequential included
+    assert flops_per_image(model)["training"] == 233_381_376
+
+
+def test_targets_are_checked_on_medians() -> None:
+    def case(**medians):
+        return {"pipelines": {p: {"median": m, "share_of_limit": m / 1000} for p, m in medians.items()}}
+
+    targets = {t["target"]: t for t in check_targets({
+        "vgg_bn": case(project=900, torch=800), "vgg_bn_aug": case(project=850, seed=300),
+        "mnist_cnn": case(project=4000, seed=4100, torch=2500),
+    })}
+    assert targets["vgg_bn_aug: project / seed-style"]["met"]
+    assert targets["vgg_bn_aug: augmentation overhead"]["value"] == pytest.approx(1 - 850 / 900, abs=1e-3)
+    assert targets["vgg_bn: project / torch"]["met"] and targets["vgg_bn: share of the limit"]["met"]
+    assert not targets["mnist_cnn: project / best other"]["met"]
+
+
+def test_tiny_benchmark_covers_every_model_and_pipeline(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_training", "--tiny", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    has_torch = importlib.util.find_spec("torch") is not None
+    pipelines = {"project", "seed"} | ({"torch"} if has_torch else set())
+    assert set(result["cases"]) == set(CASES)
+    assert ("torch" in result["skipped"]) is not has_torch
+    assert result["peak_gflops"]["used"] == max(result["peak_gflops"]["numpy"], result["peak_gflops"]["tensorflow"])
+    for name, case in result["cases"].items():
+        assert set(case["pipelines"]) == pipelines, name
+        assert case["flops_per_image"]["training"] >= case["flops_per_image"]["forward"] > 0
+        assert case["limit_images_per_s"] == pytest.approx(
+            result["peak_gflops"]["used"] * 1e9 / case["flops_per_image"]["training"], rel=1e-2)
+        project = case["pipelines"]["project"]["median"]
+        for pipeline, summary in case["pipelines"].items():
+            assert len(summary["images_per_s"]) == result["settings"]["repeats"]
+            assert 0 < summary["min"] <= summary["median"] <= summary["max"], (name, pipeline)
+            assert summary["share_of_limit"] == pytest.approx(summary["median"] / case["limit_images_per_s"],
+                                                              abs=2e-3)
+            if pipeline != "project":
+                assert case["ratios"][f"project/{pipeline}"] == pytest.approx(project / summary["median"], rel=1e-2)
+    assert {t["target"].split(":")[0] for t in result["targets"]} == {"vgg_bn_aug", "vgg_bn", "mnist_cnn"}
+    assert "| vgg_bn_aug | seed |" in done.stdout
