@@ -112,8 +112,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"difference of means {difference:+.4f}, largest spread {tolerance:.4f}: "
           f"{'same within the spread of seeds' if result['same_within_spread'] else 'DIFFERENT'}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        from lab_utils.atomic import atomic_write_text  # lazily: the parent process stays free of TensorFlow
+
+        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
     return result
 
 
