@@ -88,8 +88,9 @@ def test_tiny_benchmark_covers_every_model_and_pipeline(tmp_path: Path) -> None:
         for pipeline, summary in case["pipelines"].items():
             assert len(summary["images_per_s"]) == result["settings"]["repeats"]
             assert 0 < summary["min"] <= summary["median"] <= summary["max"], (name, pipeline)
+            # both sides are computed from values the JSON stores rounded: compare relatively
             assert summary["share_of_limit"] == pytest.approx(summary["median"] / case["limit_images_per_s"],
-                                                              abs=2e-3)
+                                                              rel=1e-2)
             if pipeline != "project":
                 assert case["ratios"][f"project/{pipeline}"] == pytest.approx(project / summary["median"], rel=1e-2)
     assert {t["target"].split(":")[0] for t in result["targets"]} == {"vgg_bn_aug", "vgg_bn", "mnist_cnn"}
