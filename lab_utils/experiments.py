@@ -59,6 +59,30 @@ AUGMENTATION_LABELS = {
 }
 
 
+# Fig. 10-12 show "the best model": the augmented run with the best validation accuracy among these (Table III).
+BEST_MODEL_CANDIDATES: tuple[tuple[str, str], ...] = tuple(
+    (name, "flip_shift") for name in
+    ("cifar_vgg", "cifar_vgg_bn", "resnet50_sgd", "resnet50_adam", "resnet50_adam_bn", "vgg19_adam", "vgg19_adam_bn")
+)
+
+# The report's trainings as data: the (experiment, augmentation) runs each notebook asks for, in order. A test
+# checks the executed notebooks trained exactly these, and showed the Keras code of each architecture.
+NOTEBOOK_RUNS: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "00_data_exploration": (),
+    "01_mnist_cnn": (("mnist_mlp", None), ("mnist_cnn", None)),
+    "02_cifar10_cnn": (("cifar_simple_cnn", None), ("cifar_simple_cnn_dropout", None), ("cifar_vgg", None),
+                       ("cifar_vgg_bn", None)),
+    "03_transfer_learning": (("resnet50_sgd", None), ("resnet50_adam", None), ("vgg19_adam_bn", None)),
+    "04_data_augmentation": (
+        ("cifar_vgg", "flip_shift"), ("cifar_vgg_bn", "flip_shift"), ("resnet50_sgd", "flip_shift"),
+        ("resnet50_adam", "flip_shift"), ("resnet50_adam_bn", None), ("resnet50_adam_bn", "flip_shift"),
+        ("vgg19_adam", None), ("vgg19_adam", "flip_shift"), ("vgg19_adam_bn", "flip_shift"),
+        ("cifar_vgg", "flip_rotate"), ("cifar_vgg", "flip"),
+    ),
+    "05_results": (),
+}
+
+
 def get_experiment(name: str, augmentation: str | None = None) -> Experiment:
     """An experiment by name, optionally with an augmentation preset added (a separate cached run)."""
     try:

@@ -9,11 +9,12 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from . import runtime
+from . import claims, codeview, evaluation, runtime
 from .config import RunConfig
-from .data import Dataset, load_dataset
+from .display import Markdown, SavedFigure, Table
+from .data import CLASS_NAMES, IMAGE_SHAPES, Dataset, load_dataset
 from .errors import ConfigError
-from .experiments import EXPERIMENTS, get_experiment
+from .experiments import BEST_MODEL_CANDIDATES, EXPERIMENTS, NOTEBOOK_RUNS, get_experiment
 from .paths import PROJECT_ROOT
 from .paths import runs_dir as default_runs_dir
 from .evaluation import Predictions, predict
@@ -31,30 +32,6 @@ _PAPER_AUGMENTATIONS = {
 }
 
 
-class Markdown(str):
-    """Markdown text that a notebook renders (IPython calls `_repr_markdown_`)."""
-
-    def _repr_markdown_(self) -> str:
-        return str(self)
-
-
-class SavedFigure(os.PathLike):
-    """A figure written to disk; a notebook shows it inline from the saved PNG, so what you see is the file."""
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-
-    def __fspath__(self) -> str:
-        return str(self.path)
-
-    def __repr__(self) -> str:
-        return f"SavedFigure({str(self.path)!r})"
-
-    def _repr_png_(self) -> bytes:
-        """IPython's hook: display the saved image."""
-        return self.path.read_bytes()
-
-
 def _project_path(value: str | os.PathLike) -> Path:
     """Resolve a relative folder against the project root, not the caller's working directory.
 
@@ -68,7 +45,7 @@ class Lab:
     """One notebook's session: a profile, a data folder, output folders, a seed.
 
     Args:
-        profile: "smoke", "quick" or "full" (see lab_utils.profiles).
+        profile: "smoke", "lesson", "quick", "full" or "auto" (see lab_utils.profiles).
         data_dir: folder with per-dataset subfolders in the official formats; None = the usual sources.
         figures_dir, tables_dir, runs_dir: output folders (relative = under the project root).
         seed: seeds the data split and every run.
@@ -79,7 +56,7 @@ class Lab:
 
     def __init__(
         self,
-        profile: str = "quick",
+        profile: str = "auto",
         *,
         data_dir: str | os.PathLike | None = None,
         figures_dir: str | os.PathLike = "figures",
@@ -102,6 +79,7 @@ class Lab:
         self._datasets: dict[str, Dataset] = {}
         self._runs: dict[tuple[str, str | None], Run] = {}
         self._predictions: dict[tuple[str, str | None], Predictions] = {}
+        self._variants: dict[str, RunConfig] = {}
 
     def __repr__(self) -> str:
         return (f"Lab(profile={self.profile.name!r}, backend={runtime.backend_name()!r}, "
@@ -110,16 +88,39 @@ class Lab:
     def dataset(self, name: str) -> Dataset:
         """The dataset under this profile's row limits, loaded once per session."""
         if name not in self._datasets:
+            train_limit, test_limit = self.profile.limits(name)
             self._datasets[name] = load_dataset(
-                name, self.data_dir, seed=self.seed,
-                train_limit=self.profile.train_limit, test_limit=self.profile.test_limit,
+                name, self.data_dir, seed=self.seed, train_limit=train_limit, test_limit=test_limit,
             )
         return self._datasets[name]
 
     def config(self, experiment: str, augmentation: str | None = None) -> RunConfig:
-        """The experiment's RunConfig under this profile, seed and epoch override."""
+        """The experiment's RunConfig under this profile, seed and epoch override (or a variant's, as made)."""
+        if experiment in self._variants and augmentation is None:
+            return self._variants[experiment]
         base = get_experiment(experiment, augmentation).config.replace(seed=self.seed)
         return self.profile.apply(base, epochs=self.epochs)
+
+    def variant(self, experiment: str, augmentation: str | None = None, **changes: Any) -> Run:
+        """Train (or load) the experiment with some settings changed: the exercises' one call.
+
+        `changes` are RunConfig fields (optimizer, learning_rate, epochs, patience, batch_size, ...) or builder
+        keyword arguments (batch_norm, dropout, filters, freeze_base, ...). The variant is cached under its own
+        name, e.g. "cifar_vgg_bn__dropout-0", and `lab.run` / `lab.predictions` accept that name afterwards.
+        """
+        if not changes:
+            raise ConfigError("variant() needs at least one change, e.g. lab.variant('cifar_vgg_bn', dropout=0.0)")
+        config = self.config(experiment, augmentation)
+        fields = set(config.to_dict()) - {"experiment", "dataset", "architecture", "model_kwargs", "seed"}
+        suffix = "__" + "_".join(f"{k}-{v}" for k, v in sorted(changes.items()))
+        name = config.experiment + "".join(c if c.isalnum() or c in "_-" else "-" for c in suffix)
+        config = config.replace(
+            experiment=name,
+            model_kwargs={**config.model_kwargs, **{k: v for k, v in changes.items() if k not in fields}},
+            **{k: v for k, v in changes.items() if k in fields},
+        )
+        self._variants[name] = config
+        return self.run(name)
 
     def run(self, experiment: str, augmentation: str | None = None) -> Run:
         """Train the experiment, or load it from the run cache when it was trained before."""
@@ -146,6 +147,14 @@ class Lab:
             data = self.dataset(run.record.dataset["name"])
             self._predictions[key] = predict(run.model, data.x_test, data.y_test)
         return self._predictions[key]
+
+    def show_keras(self, experiment: str, augmentation: str | None = None) -> Markdown:
+        """The Keras source of the experiment's builder and the compile/fit it runs under this profile."""
+        config = self.config(experiment, augmentation)
+        label = get_experiment(experiment, augmentation).label if experiment in EXPERIMENTS else experiment
+        call = f"lab.run({experiment!r}{f', {augmentation!r}' if augmentation else ''})"
+        return codeview.show_keras(config, IMAGE_SHAPES[config.dataset], len(CLASS_NAMES[config.dataset]),
+                                   title=label, call=call)
 
     def architecture_figure(self, experiment: str, name: str) -> SavedFigure:
         """Draw the experiment's model (built, not trained) into the figures folder (Figs. 4, 5)."""
@@ -207,9 +216,21 @@ class Lab:
             record = next((r.record for n, r in runs.items() if labels[n] == row["network"]), None)
             row["epochs"] = record.epochs_run if record else None
             row["parameters"] = record.params["total"] if record else None
+            row["base"] = base_note(record.config) if record else None
         datasets = sorted({r.record.dataset["name"] for r in runs.values()})
-        write_table(rows, table, self.tables_dir, caption=caption, meta=self.meta(datasets))
-        return rows
+        return self._write(rows, table, caption=caption, datasets=datasets)
+
+    def _write(self, rows: list[dict[str, Any]], table: str, *, caption: str, datasets: Sequence[str]) -> Table:
+        """Write the table (CSV + Markdown) and return it for display, rendered from the written Markdown."""
+        _, md_path = write_table(rows, table, self.tables_dir, caption=caption, meta=self.meta(datasets))
+        return Table(rows, md_path.read_text(encoding="utf-8"))
+
+    def show_table(self, table: str) -> Table:
+        """A table written earlier (by this or another notebook), rendered as in the notebook that wrote it."""
+        path = self.tables_dir / f"{table}.md"
+        if not path.is_file():
+            raise ConfigError(f"no table {table!r} in {self.tables_dir}: run the notebook that writes it first")
+        return Table([], path.read_text(encoding="utf-8"))
 
     def augmentation_table(self, *, caption: str, table: str = "table3") -> list[dict[str, Any]]:
         """Table III: every paper row we can map to a preset, trained without and with that augmentation."""
@@ -230,11 +251,51 @@ class Lab:
                 "reproduced_with": round(augmented.test_accuracy * 100, 2),
                 "reproduced_gain": round(augmented.test_accuracy * 100 - without, 2),
                 "epochs_with": augmented.epochs_run,
+                "base": base_note(augmented.config),
                 "profile": self.profile.name,
                 "note": paper_row["note"],
             })
-        write_table(rows, table, self.tables_dir, caption=caption, meta=self.meta(["cifar10"]))
-        return rows
+        return self._write(rows, table, caption=caption, datasets=["cifar10"])
+
+    def best_model(self) -> tuple[str, str | None]:
+        """The best model of Figs. 10-12: the augmented run with the best validation accuracy."""
+        return self.best_run(BEST_MODEL_CANDIDATES)
+
+    def verdicts(self, *, best: tuple[str, str | None] | None = None) -> list[claims.Verdict]:
+        """Every claim of the report, checked on the runs this session has trained or loaded."""
+        records = {r.record.config["experiment"]: r.record for r in self._runs.values()}
+        confusions = {}
+        for key in [("cifar_vgg_bn", None), *([best] if best else [])]:
+            if key in self._runs:
+                name = self._runs[key].record.config["experiment"]
+                confusions[name] = evaluation.confusion_matrix(self.predictions(*key))
+        best_name = self._runs[best].record.config["experiment"] if best in self._runs else None
+        return claims.check_claims(records, confusions, CLASS_NAMES["cifar10"], best_run=best_name)
+
+    def summary(self, numbers: Sequence[int], *, best: tuple[str, str | None] | None = None) -> Markdown:
+        """Bullets for a notebook's Summary: the report's claims `numbers` (1-based), with this run's verdicts."""
+        verdicts = self.verdicts(best=best)
+        lines = [f"- **{v.status}** — {v.claim} (paper: {v.paper}; here: {v.evidence})"
+                 for i, v in enumerate(verdicts, 1) if i in numbers]
+        return Markdown("\n".join(lines) + "\n")
+
+    def claims_table(self, *, table: str = "claims") -> Table:
+        """"What this run reproduces": every claim of the report with its verdict, written as a table."""
+        best = self.best_model()
+        for key in {key for keys in NOTEBOOK_RUNS.values() for key in keys}:
+            self.run(*key)  # loaded from the run cache when the notebooks before this one trained it
+        rows = claims.verdict_rows(self.verdicts(best=best))
+        return self._write(rows, table, caption="What this run reproduces: the report's claims, checked",
+                           datasets=["mnist", "cifar10"])
+
+
+def base_note(config: dict[str, Any]) -> str | None:
+    """How a transfer model's base started and trained ("ImageNet, fine-tuned", "random init, frozen"), else None."""
+    if config["architecture"] != "transfer":
+        return None
+    kwargs = config["model_kwargs"]
+    start = "ImageNet" if kwargs.get("weights") == "imagenet" else "random init (no ImageNet weights)"
+    return f"{start}, {'frozen' if kwargs.get('freeze_base') else 'fine-tuned'}"
 
 
 def _experiment_for_label(label: str) -> str:

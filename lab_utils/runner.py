@@ -34,8 +34,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Run the report's notebooks in order with papermill and regenerate every figure and table.",
     )
     parser.add_argument("--profile", default="auto", choices=["auto", *PROFILES],
-                        help="smoke: minutes on 2 cores; quick: full data, few epochs; full: the seed's protocol "
-                             "(GPU). Default auto: full when a GPU is visible, else quick.")
+                        help="smoke: a few minutes, chance-level numbers; lesson: ≤ 30 min on 2 cores, the report's "
+                             "effects visible; quick: full data, few epochs; full: the seed's protocol (GPU). "
+                             "Default auto: full when a GPU is visible, else lesson.")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help="run only this notebook (e.g. 02 or 02_cifar10_cnn); repeatable")
     parser.add_argument("--data-dir", help="folder with mnist/ and cifar10/ in the official formats "
@@ -68,15 +69,15 @@ def select_notebooks(only: Sequence[str]) -> list[str]:
 
 
 def resolve_profile(name: str) -> str:
-    """Resolve "auto" (full with a GPU, else quick) and say which was chosen and why."""
+    """Resolve "auto" (full with a GPU, else lesson) and say which was chosen and why."""
     if name != "auto":
         return name
     from .runtime import accelerator, backend_name
 
     gpu = accelerator()
-    chosen = "full" if gpu else "quick"
+    chosen = "full" if gpu else "lesson"
     reason = f"GPU found ({gpu})" if gpu else f"no GPU visible to {backend_name()}"
-    print(f"run_all: {reason} → profile {chosen!r} (choose with --profile smoke|quick|full)", flush=True)
+    print(f"run_all: {reason} → profile {chosen!r} (choose with --profile smoke|lesson|quick|full)", flush=True)
     return chosen
 
 

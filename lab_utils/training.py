@@ -31,6 +31,11 @@ class Run:
     path: Path
     cached: bool
 
+    @property
+    def name(self) -> str:
+        """The run's experiment name, as `lab.run` and `lab.predictions` accept it."""
+        return self.record.config["experiment"]
+
 
 class EpochTimer(keras.callbacks.Callback):
     """Wall time of each epoch, for the record's seconds/epoch (the seed reports 6 s vs 27 s)."""

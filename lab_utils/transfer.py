@@ -14,6 +14,7 @@ from the official one is thrown away and re-downloaded. Here:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import socket
@@ -32,6 +33,7 @@ __all__ = [
     "CaffePreprocessing",
     "ImageNetBase",
     "build_base",
+    "imagenet_weights_available",
     "resolve_weights",
 ]
 
@@ -193,6 +195,25 @@ def resolve_weights(base: str, weights: str | os.PathLike | None) -> str | None:
             f"or cached in {keras_home() / 'models'}), None (random weights) or the path to an existing file."
         )
     return str(path)
+
+
+def imagenet_weights_available(base: str) -> bool:
+    """Whether the base's ImageNet file is cached or downloads now: a CPU lesson falls back to random weights
+    without it (and says so in its tables), where `quick` and `full` stop with WeightsError."""
+    return _available(base, str(keras_home()))
+
+
+@functools.cache
+def _available(base: str, home: str) -> bool:
+    """Cached per process and Keras home: offline, the download attempt fails within milliseconds."""
+    spec = _lookup(base)
+    if (Path(home) / "models" / spec.file_name).is_file():
+        return True
+    try:
+        _download(spec)
+    except WeightsError:
+        return False
+    return True
 
 
 def build_base(
