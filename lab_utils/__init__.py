@@ -1,11 +1,16 @@
 """lab_utils: everything the CNN lab report's notebooks need — data, models, training, evaluation, figures.
 
-Importing it has no side effects: no seeding, no rcParams, no backend choice (set KERAS_BACKEND first).
+Importing it has no side effects beyond importing TensorFlow with its start-up chatter filtered (lab_utils.quiet):
+no seeding, no rcParams, no backend choice (set KERAS_BACKEND first).
 """
 
 from __future__ import annotations
 
-from .config import RunConfig
+from .quiet import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # before anything imports Keras: TF's start-up lines are filtered at the source
+
+from .config import RunConfig  # noqa: E402 (after the quiet import, on purpose)
 from .data import DATASET_NAMES, Dataset, load_dataset
 from .errors import ConfigError, DatasetError, LabError, WeightsError
 from .evaluation import Predictions, predict

@@ -8,6 +8,8 @@ import keras
 import numpy as np
 from sklearn import metrics
 
+from . import pipeline
+
 
 @dataclass(frozen=True)
 class Predictions:
@@ -33,8 +35,14 @@ class Predictions:
 
 
 def predict(model: keras.Model, x: np.ndarray, y: np.ndarray, *, batch_size: int = 256) -> Predictions:
-    """Run the model in inference mode (augmentation and dropout off) over `x`."""
-    probs = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+    """Run the model in inference mode (augmentation and dropout off) over `x`.
+
+    Through the training input pipeline (in order, no shuffle): the same tf.data settings as `fit` (autotuner
+    off, see lab_utils.cpu), and not Keras's own array adapter, whose parallel map logs a TensorFlow
+    "NodeDef mentions attribute use_unbounded_threadpool" error line under TF 2.21.
+    """
+    inputs = pipeline.fit_arguments(x, np.asarray(y), batch_size=batch_size, seed=0, shuffle=False)
+    probs = np.asarray(model.predict(**{k: v for k, v in inputs.items() if k != "y"}, verbose=0), dtype=np.float32)
     return Predictions(y_true=np.asarray(y).astype(np.int64).ravel(), probs=probs)
 
 

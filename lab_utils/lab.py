@@ -15,7 +15,7 @@ from .display import Markdown, SavedFigure, Table
 from .data import CLASS_NAMES, IMAGE_SHAPES, Dataset, load_dataset
 from .errors import ConfigError
 from .experiments import BEST_MODEL_CANDIDATES, EXPERIMENTS, NOTEBOOK_RUNS, get_experiment
-from .paths import PROJECT_ROOT
+from .paths import PROJECT_ROOT, resolve
 from .paths import runs_dir as default_runs_dir
 from .evaluation import Predictions, predict
 from .plotting import plot_architecture, save_figure
@@ -32,22 +32,15 @@ _PAPER_AUGMENTATIONS = {
 }
 
 
-def _project_path(value: str | os.PathLike) -> Path:
-    """Resolve a relative folder against the project root, not the caller's working directory.
-
-    papermill runs in the caller's folder, JupyterLab in the notebook's: resolving here makes both agree.
-    """
-    path = Path(value).expanduser()
-    return (path if path.is_absolute() else PROJECT_ROOT / path).resolve()
-
-
 class Lab:
     """One notebook's session: a profile, a data folder, output folders, a seed.
 
     Args:
         profile: "smoke", "lesson", "quick", "full" or "auto" (see lab_utils.profiles).
         data_dir: folder with per-dataset subfolders in the official formats; None = the usual sources.
-        figures_dir, tables_dir, runs_dir: output folders (relative = under the project root).
+        figures_dir, tables_dir, runs_dir: output folders; None = figures/, tables/, runs/ (or LAB_RUNS_DIR)
+            in the project. Relative paths, here and in data_dir, are taken from the directory where
+            run_all.sh / jupyterlab.sh was typed (lab_utils.paths.resolve), the same rule everywhere.
         seed: seeds the data split and every run.
         epochs: overrides the profile's epoch budget for every run.
         verbose: Keras fit verbosity; None = `LAB_FIT_VERBOSE` or 1 (a live progress bar per epoch, for
@@ -59,18 +52,18 @@ class Lab:
         profile: str = "auto",
         *,
         data_dir: str | os.PathLike | None = None,
-        figures_dir: str | os.PathLike = "figures",
-        tables_dir: str | os.PathLike = "tables",
+        figures_dir: str | os.PathLike | None = None,
+        tables_dir: str | os.PathLike | None = None,
         runs_dir: str | os.PathLike | None = None,
         seed: int = 0,
         epochs: int | None = None,
         verbose: int | str | None = None,
     ) -> None:
         self.profile: Profile = get_profile(profile)
-        self.data_dir = _project_path(data_dir) if data_dir else None
-        self.figures_dir = _project_path(figures_dir)
-        self.tables_dir = _project_path(tables_dir)
-        self.runs_dir = _project_path(runs_dir) if runs_dir else default_runs_dir()
+        self.data_dir = resolve(data_dir) if data_dir else None
+        self.figures_dir = resolve(figures_dir) if figures_dir else PROJECT_ROOT / "figures"
+        self.tables_dir = resolve(tables_dir) if tables_dir else PROJECT_ROOT / "tables"
+        self.runs_dir = resolve(runs_dir) if runs_dir else default_runs_dir()
         if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
             raise ConfigError(f"epochs={epochs!r} must be a positive whole number or None (the profile's budget)")
         self.seed = int(seed)

@@ -74,9 +74,9 @@ PROFILES: dict[str, Profile] = {
     ),
     "lesson": Profile(
         name="lesson",
-        description="the CPU default: ~4,000 CIFAR-10 / 8,000 MNIST training images, up to 30 epochs with "
-                    "early stopping (patience 5), transfer heads trained on frozen bases; the whole report in "
-                    "≤ 30 min on 2 cores, every effect of the report visible",
+        description="the CPU default: ≤ 4,000 CIFAR-10 / 8,000 MNIST training images, ≤ 30 epochs with early "
+                    "stopping (patience 5); transfer: new head on a frozen base, ≤ 3 epochs; the whole report in "
+                    "≤ 30 min on 2 cores",
         train_limit={"mnist": 8000, "fashion_mnist": 8000, "cifar10": 4000},
         test_limit={"mnist": 2000, "fashion_mnist": 2000, "cifar10": 1000},
         max_epochs=30,
@@ -84,7 +84,7 @@ PROFILES: dict[str, Profile] = {
         imagenet_weights=True,
         imagenet_fallback=True,
         freeze_transfer_base=True,
-        transfer_max_epochs=5,
+        transfer_max_epochs=3,
     ),
     "quick": Profile(
         name="quick",

@@ -5,15 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import tempfile
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .atomic import atomic_path, remove_stale_temporaries
 from .errors import ConfigError, LabError
-from .paths import PROJECT_ROOT, runs_dir
+from .paths import PROJECT_ROOT, resolve, runs_dir
 from .profiles import PROFILES
+from .progress import RunWatcher
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = (
@@ -49,6 +52,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, help="override every run's epoch budget")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML report")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output (training logs)")
+    parser.add_argument("--allow-cpu", action="store_true",
+                        help="run --profile full even where the backend sees no GPU (days of CPU time)")
     parser.add_argument("--data-parallel", action="store_true",
                         help="split every batch across all GPUs (or virtual CPU devices): sets LAB_DATA_PARALLEL=1")
     return parser.parse_args(argv)
@@ -68,31 +73,34 @@ def select_notebooks(only: Sequence[str]) -> list[str]:
     return [nb for nb in NOTEBOOKS if nb in chosen]
 
 
-def resolve_profile(name: str) -> str:
-    """Resolve "auto" (full with a GPU, else lesson) and say which was chosen and why."""
-    if name != "auto":
-        return name
-    from .runtime import accelerator, backend_name
+def resolve_profile(name: str, *, allow_cpu: bool = False) -> str:
+    """The profile to run, said with the device every run will use; refuses `full` on a CPU unless allowed.
 
-    gpu = accelerator()
-    chosen = "full" if gpu else "lesson"
-    reason = f"GPU found ({gpu})" if gpu else f"no GPU visible to {backend_name()}"
-    print(f"run_all: {reason} → profile {chosen!r} (choose with --profile smoke|lesson|quick|full)", flush=True)
-    return chosen
+    "auto" is full with a GPU, else lesson, and says why. `full` without an accelerator would run the seed's
+    protocol (up to 200 epochs × 22 runs) on the CPU for days, so it stops before any work with the cause.
+    """
+    from .devices import no_accelerator_cause
+    from .runtime import accelerator, backend_name, device_description
+
+    gpu, backend = accelerator(), backend_name()
+    if name == "auto":
+        name = "full" if gpu else "lesson"
+        reason = f"GPU found ({gpu})" if gpu else f"no GPU visible to {backend}"
+        print(f"run_all: {reason} → profile {name!r} (choose with --profile smoke|lesson|quick|full)", flush=True)
+    elif name == "full" and not gpu and not allow_cpu:
+        raise ConfigError(f"--profile full needs a GPU: {no_accelerator_cause(backend)}. Or run "
+                          "--profile lesson (≤ 30 min on a CPU), or add --allow-cpu to run the full protocol anyway")
+    print(f"run_all: every run uses {device_description()} (Keras backend {backend})", flush=True)
+    return name
 
 
 def _folder(value: str | None) -> str | None:
     """A folder argument as an absolute path (the notebooks run with their own working directory)."""
-    if value is None:
-        return None
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() else (Path.cwd() / path).resolve())
+    return None if value is None else str(resolve(value))
 
 
 def check_folders(args: argparse.Namespace) -> None:
-    """Refuse a data folder that does not exist and output folders we cannot write, before any work."""
-    if args.data_dir is not None and not Path(args.data_dir).is_dir():
-        raise ConfigError(f"--data-dir {args.data_dir} does not exist: give a folder holding mnist/ and cifar10/")
+    """Create the output folders, refusing any we cannot write, before any work."""
     for option in ("figures_dir", "tables_dir", "runs_dir", "build_dir"):
         value = getattr(args, option)
         if value is None:
@@ -114,17 +122,31 @@ def execute(notebook: str, build_dir: Path, parameters: dict, *, log_output: boo
     target = build_dir / f"{notebook}.ipynb"
     failed = build_dir / f"{notebook}.failed.ipynb"
     failed.unlink(missing_ok=True)
-    with atomic_path(target) as tmp:
+    with atomic_path(target) as tmp, tempfile.TemporaryDirectory(prefix="lab-kernel-") as sockets:
         try:
             papermill.execute_notebook(
                 str(NOTEBOOKS_DIR / f"{notebook}.ipynb"), str(tmp), parameters=parameters,
-                cwd=str(NOTEBOOKS_DIR), progress_bar=not log_output, log_output=log_output,
+                # No cell bar: the runner prints one line per notebook and per training run instead.
+                cwd=str(NOTEBOOKS_DIR), progress_bar=False, log_output=log_output,
+                config=_ipc_kernel(Path(sockets)),
             )
         except BaseException:
             if tmp.exists():
                 os.replace(tmp, failed)  # keep the partial run for debugging under a name that says so
             raise
     return target
+
+
+def _ipc_kernel(folder: Path) -> Any:
+    """Kernel manager settings: talk to the kernel over Unix sockets in a private folder, not TCP.
+
+    Over TCP without CurveZMQ keys ipykernel warns "Kernel is running over TCP without encryption" on every
+    start (kernelapp.py, init_sockets). The absolute socket path matters: papermill changes into notebooks/,
+    where a relative one would land, shared by two concurrent runs.
+    """
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(folder / "kernel")}})
 
 
 def export_html(executed: Path, report: Path) -> Path:
@@ -154,6 +176,11 @@ def describe_failure(notebook: str, exc: BaseException, build_dir: Path) -> str:
             "runs are loaded from the run cache")
 
 
+def _report_run(line: str) -> None:
+    """One line per finished training run, between the notebooks' own lines."""
+    print(f"run_all:   trained {line}", flush=True)
+
+
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
     """SIGTERM takes the same path as Ctrl-C: the kernel is shut down and no output is left half written."""
     raise KeyboardInterrupt
@@ -162,6 +189,8 @@ def _terminate_as_interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected notebooks; stop at the first failure with a message that names it."""
     args = parse_args(argv)
+    # The one path rule: relative folders are taken from where the command was typed; the kernels inherit it.
+    os.environ.setdefault("LAB_CALLER_DIR", os.getcwd())
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (`cmd &`)
     if args.data_parallel:
@@ -172,11 +201,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         notebooks = select_notebooks(args.only)
         if args.epochs is not None and args.epochs < 1:
             raise ConfigError(f"--epochs {args.epochs} must be at least 1")
+        if args.data_dir is not None and not Path(args.data_dir).is_dir():
+            raise ConfigError(f"--data-dir {args.data_dir} does not exist: give a folder holding mnist/ and cifar10/")
+        profile = resolve_profile(args.profile, allow_cpu=args.allow_cpu)  # before anything is written
         check_folders(args)
     except LabError as exc:
         print(f"run_all: {exc}", file=sys.stderr)
         return 2
-    profile = resolve_profile(args.profile)
     build_dir = Path(args.build_dir or PROJECT_ROOT / "build" / profile)
     build_dir.mkdir(parents=True, exist_ok=True)
     parameters = {
@@ -191,7 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"run_all: [{i}/{len(notebooks)}] {notebook} (profile {profile})", flush=True)
         t0 = time.perf_counter()
         try:
-            executed = execute(notebook, build_dir, parameters, log_output=args.log_output)
+            with RunWatcher(Path(args.runs_dir) if args.runs_dir else runs_dir(), _report_run):
+                executed = execute(notebook, build_dir, parameters, log_output=args.log_output)
         except KeyboardInterrupt:
             print(f"run_all: interrupted in {notebook}; re-run to resume from the run cache", file=sys.stderr)
             return 130

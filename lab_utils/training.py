@@ -16,7 +16,7 @@ from .data import Dataset
 from .errors import ConfigError
 from .models import build_model, count_params
 from .paths import runs_dir
-from .records import RunRecord, load_record, run_dir, save_run
+from .records import WEIGHTS_FILE, RunRecord, load_record, run_dir, save_run
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 EVAL_BATCH = 256  # evaluation has no gradients to hold: larger batches are faster and change nothing
@@ -107,11 +107,20 @@ def compile_model(model: keras.Model, config: RunConfig, execution: Execution | 
     return execution
 
 
-def build_and_compile(config: RunConfig, data: Dataset, *, pretrained: bool = True) -> tuple[keras.Model, Execution]:
-    """The compiled model of a config, built under the dtype policy its execution calls for."""
+def build_and_compile(
+    config: RunConfig, data: Dataset, *, pretrained: bool = True, weights: Path | None = None
+) -> tuple[keras.Model, Execution]:
+    """The compiled model of a config, built under the dtype policy its execution calls for.
+
+    `weights` (a cached run's file) are loaded before compiling: the model is for inference, and loading into a
+    compiled model would try to restore the saved optimizer state into an optimizer with no variables yet, which
+    Keras refuses with a "Skipping variable loading for optimizer" warning. A fresh optimizer is right here.
+    """
     execution = Execution.for_config(config)
     with pipeline.dtype_policy(execution.mixed_precision):
         model = build_for(config, data, pretrained=pretrained)
+    if weights is not None:
+        model.load_weights(weights)
     compile_model(model, config, execution)
     return model, execution
 
@@ -147,8 +156,7 @@ def train(
     if use_cache:
         record = load_record(folder, key)
         if record is not None:
-            model, _ = build_and_compile(config, data, pretrained=False)
-            model.load_weights(folder / "model.weights.h5")
+            model, _ = build_and_compile(config, data, pretrained=False, weights=folder / WEIGHTS_FILE)
             return Run(model=model, record=record, path=folder, cached=True)
 
     deterministic = runtime.make_deterministic()

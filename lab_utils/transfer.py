@@ -211,7 +211,11 @@ def _available(base: str, home: str) -> bool:
         return True
     try:
         _download(spec)
-    except WeightsError:
+    except WeightsError as exc:
+        reason = str(exc).split(" (", 1)[-1].split(")", 1)[0]
+        print(f"{base}: no ImageNet weights in {Path(home) / 'models'} and the download failed ({reason}); "
+              f"this profile starts {base} from random weights (see the tables' `base` column). Copy "
+              f"{spec.file_name} there to use ImageNet weights.", flush=True)
         return False
     return True
 

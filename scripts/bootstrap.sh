@@ -6,13 +6,38 @@ LAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB_VENV="$LAB_ROOT/.venv"
 LAB_PY="$LAB_VENV/bin/python"
 _stamp="$LAB_VENV/.lab_utils-installed"
-_want="$(cat "$LAB_ROOT/pyproject.toml" "$LAB_ROOT/scripts/bootstrap.sh" | sha256sum | cut -d' ' -f1)"
+
+# CPU or GPU build of the backends: LAB_DEVICE=cpu|gpu decides; else an NVIDIA driver that lists a GPU
+# (`nvidia-smi -L`) means gpu. The plain tensorflow and jax wheels cannot use a GPU without the CUDA libraries
+# that their `and-cuda` / `cuda12` extras bring, which a driver install does not have.
+LAB_DEVICE="${LAB_DEVICE:-}"
+if [ -z "$LAB_DEVICE" ]; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+    LAB_DEVICE=gpu
+  else
+    LAB_DEVICE=cpu
+  fi
+fi
+case "$LAB_DEVICE" in
+  cpu) _extras="test" ;;
+  gpu) _extras="test,gpu" ;;
+  *) echo "bootstrap: LAB_DEVICE=$LAB_DEVICE is not a device: use LAB_DEVICE=cpu or LAB_DEVICE=gpu" >&2; exit 2 ;;
+esac
+export LAB_DEVICE
+_install=("$LAB_PY" -m pip install -q -e "$LAB_ROOT[$_extras]")
+if [ -n "${LAB_BOOTSTRAP_DRY_RUN:-}" ]; then  # for tests: say what would be installed, install nothing
+  echo "bootstrap: LAB_DEVICE=$LAB_DEVICE → ${_install[*]}"
+  exit 0
+fi
+_want="$( (cat "$LAB_ROOT/pyproject.toml" "$LAB_ROOT/scripts/bootstrap.sh"; echo "$LAB_DEVICE") | sha256sum | cut -d' ' -f1)"
 
 if [ ! -x "$LAB_PY" ] || [ "$(cat "$_stamp" 2>/dev/null || true)" != "$_want" ]; then
-  echo "bootstrap: installing the project into $LAB_VENV (first run, or pyproject.toml changed)..." >&2
+  echo "bootstrap: installing the project for $LAB_DEVICE into $LAB_VENV (first run, or pyproject.toml changed)..." >&2
   python3 -m venv "$LAB_VENV"
   "$LAB_PY" -m pip install -q --upgrade pip
-  "$LAB_PY" -m pip install -q -e "$LAB_ROOT[test]"
+  "${_install[@]}"
+  # One line: which device each backend sees, so a GPU machine that ended up on the CPU shows at once.
+  "$LAB_PY" -m lab_utils.devices >&2 || true
   echo "$_want" > "$_stamp"
 fi
 
@@ -31,8 +56,11 @@ fi
 LAB_KERNEL="cnn-lab"
 LAB_KERNEL_DISPLAY="Python 3 (cnn-lab: Keras + TensorFlow)"
 _kernel_json="$LAB_VENV/share/jupyter/kernels/$LAB_KERNEL/kernel.json"
-if ! grep -qF "\"$LAB_PY\"" "$_kernel_json" 2>/dev/null || ! grep -qF "\"$LAB_KERNEL_DISPLAY\"" "$_kernel_json"; then
+# Its env keeps TensorFlow's C++ INFO and WARNING lines out of JupyterLab, however JupyterLab was started.
+if ! grep -qF "\"$LAB_PY\"" "$_kernel_json" 2>/dev/null || ! grep -qF "\"$LAB_KERNEL_DISPLAY\"" "$_kernel_json" \
+   || ! grep -qF '"TF_CPP_MIN_LOG_LEVEL": "2"' "$_kernel_json"; then
   echo "bootstrap: registering the Jupyter kernel '$LAB_KERNEL' in $LAB_VENV..." >&2
-  "$LAB_PY" -m ipykernel install --sys-prefix --name "$LAB_KERNEL" --display-name "$LAB_KERNEL_DISPLAY" >/dev/null
+  "$LAB_PY" -m ipykernel install --sys-prefix --name "$LAB_KERNEL" --display-name "$LAB_KERNEL_DISPLAY" \
+    --env TF_CPP_MIN_LOG_LEVEL 2 >/dev/null
 fi
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"  # hide TensorFlow's CUDA-probe noise on CPU machines

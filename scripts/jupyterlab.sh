@@ -3,6 +3,8 @@
 # notebook names), listening on localhost only, with notebooks/ as the start folder. Extra arguments go to
 # JupyterLab and win over these defaults, e.g. `scripts/jupyterlab.sh --port 8899 --no-browser`.
 set -euo pipefail
+# Relative folders (options, LAB_DATA_DIR, notebook parameters) are taken from here, also inside the kernels.
+export LAB_CALLER_DIR="${LAB_CALLER_DIR:-$PWD}"
 source "$(dirname "$0")/bootstrap.sh"
 cd "$LAB_ROOT"
 

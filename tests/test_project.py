@@ -6,22 +6,25 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _pip_requirements_from_pyproject() -> set[str]:
+def _pip_requirements_from_pyproject(*, gpu: bool) -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    extras = [req for group in project.get("optional-dependencies", {}).values() for req in group]
+    extras = [req for name, group in project.get("optional-dependencies", {}).items()
+              if gpu or name != "gpu" for req in group]
     return {req.replace(" ", "") for req in [*project["dependencies"], *extras]}
 
 
-def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+@pytest.mark.parametrize("file, gpu", [("environment.yml", False), ("environment-gpu.yml", True)])
+def test_environment_yml_lists_the_same_dependencies_as_pyproject(file: str, gpu: bool) -> None:
+    env = yaml.safe_load((ROOT / file).read_text())
     pip_section = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
     conda_pip = {req.replace(" ", "") for req in pip_section if not req.startswith("-e")}
-    assert conda_pip == _pip_requirements_from_pyproject()
+    assert conda_pip == _pip_requirements_from_pyproject(gpu=gpu)
 
 
 def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_test_one() -> None:

@@ -1,0 +1,80 @@
+"""The GPU machine without a GPU: bootstrap picks the CUDA builds when a driver lists a GPU, and `full` never
+falls back to the CPU silently. A fake `nvidia-smi` on PATH stands in for the driver; bootstrap runs dry."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .helpers import ROOT, run_all
+
+FAKE_SMI = "#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-00000000-0000-0000-0000-000000000000)'\n"
+
+
+@pytest.fixture
+def fake_driver(tmp_path: Path) -> str:
+    """A PATH whose `nvidia-smi -L` lists one H100."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    smi = folder / "nvidia-smi"
+    smi.write_text(FAKE_SMI)
+    smi.chmod(0o755)
+    return f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
+def dry_bootstrap(path: str, **env: str) -> subprocess.CompletedProcess:
+    """scripts/bootstrap.sh with LAB_BOOTSTRAP_DRY_RUN: prints the pip command, installs nothing."""
+    environment = {k: v for k, v in os.environ.items() if k != "LAB_DEVICE"}
+    environment.update(PATH=path, LAB_BOOTSTRAP_DRY_RUN="1", **env)
+    return subprocess.run(["bash", str(ROOT / "scripts" / "bootstrap.sh")], capture_output=True, text=True,
+                          env=environment, timeout=60)
+
+
+def test_a_listed_gpu_installs_the_gpu_extra(fake_driver: str) -> None:
+    result = dry_bootstrap(fake_driver)
+    assert result.returncode == 0, result.stderr
+    assert "LAB_DEVICE=gpu" in result.stdout and f"-e {ROOT}[test,gpu]" in result.stdout
+
+
+def test_no_driver_installs_the_cpu_build() -> None:
+    result = dry_bootstrap("/usr/bin:/bin")
+    assert result.returncode == 0 and f"-e {ROOT}[test]" in result.stdout and "LAB_DEVICE=cpu" in result.stdout
+
+
+@pytest.mark.parametrize("device, extras", [("cpu", "[test]"), ("gpu", "[test,gpu]")])
+def test_lab_device_overrides_the_detection(fake_driver: str, device: str, extras: str) -> None:
+    result = dry_bootstrap(fake_driver if device == "cpu" else "/usr/bin:/bin", LAB_DEVICE=device)
+    assert result.returncode == 0 and f"-e {ROOT}{extras}" in result.stdout
+
+
+def test_an_unknown_lab_device_is_refused() -> None:
+    result = dry_bootstrap("/usr/bin:/bin", LAB_DEVICE="tpu")
+    assert result.returncode == 2 and "use LAB_DEVICE=cpu or LAB_DEVICE=gpu" in result.stderr
+
+
+def test_the_gpu_extra_names_the_cuda_builds() -> None:
+    text = (ROOT / "pyproject.toml").read_text()
+    assert '"tensorflow[and-cuda]' in text and '"jax[cuda12]' in text
+
+
+@pytest.mark.parametrize("driver, cause", [
+    (False, "no GPU that the tensorflow backend can see"),
+    (True, "was installed without CUDA. Fix: LAB_DEVICE=gpu"),
+])
+def test_full_on_a_cpu_refuses_before_any_work(tmp_path: Path, fake_driver: str, driver: bool, cause: str) -> None:
+    env = {**os.environ, "LAB_DEVICE": "cpu", "PATH": fake_driver if driver else os.environ["PATH"]}
+    result = run_all(tmp_path, "--profile", "full", "--only", "00", env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--profile full needs a GPU" in result.stderr and cause in result.stderr and "--allow-cpu" in result.stderr
+    assert not (tmp_path / "build").exists() and not (tmp_path / "figures").exists()
+
+
+def test_allow_cpu_runs_full_anyway_and_says_on_which_device(tmp_path: Path, mini: Path) -> None:
+    result = run_all(tmp_path, "--profile", "full", "--allow-cpu", "--only", "00", "--data-dir", str(mini),
+                     "--no-html")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "run_all: every run uses CPU" in result.stdout
+    assert (tmp_path / "build" / "00_data_exploration.ipynb").is_file()
