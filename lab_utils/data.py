@@ -1,9 +1,9 @@
 """Load MNIST, Fashion-MNIST or CIFAR-10 reproducibly, from local files first and the network last.
 
 Sources, in order: an explicit `data_dir` (else `LAB_DATA_DIR`), Debian's Fashion-MNIST package, the
-Keras cache (`$KERAS_HOME/datasets`, hash-checked), then a verified download into that cache. Every
-failure raises `DatasetError` saying what is wrong and how to fix it; nothing is ever written to a
-data folder, and a failed download leaves nothing behind.
+Keras cache (`$KERAS_HOME/datasets`: files hash-checked, an extracted CIFAR folder checked by structure),
+then a verified download into that cache. Every failure raises `DatasetError` saying what is wrong and how
+to fix it; nothing is ever written to a data folder, and a failed download leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ def _from_keras_cache(name: str) -> Loader:
     if name == "cifar10":
         for folder in (cache / rel for rel in _KERAS_CIFAR_FOLDERS):
             if folder.is_dir():
-                return lambda: load_cifar_folder(folder)
+                return lambda: _cached_cifar_folder(folder)
         for archive in (cache / rel for rel in _KERAS_CIFAR_ARCHIVES):
             if archive.is_file():
                 _verify(archive, remotes[CIFAR_TAR])
@@ -300,6 +300,22 @@ def _from_keras_cache(name: str) -> Loader:
     assert loader is not None, folder  # every file in `remotes` is now in `folder`
     origin = next(iter(remotes.values())).url.rsplit("/", 1)[0]
     return lambda: dataclasses.replace(loader(), source=f"{folder} (Keras cache of {origin})")
+
+
+def _cached_cifar_folder(folder: Path) -> RawSplits:
+    """A CIFAR folder Keras extracted into its cache, verified by structure, since no hash covers a folder.
+
+    Keras extracts the hash-checked official archive, so anything but the official layout (all seven files,
+    each batch with its official batch_label and filenames, each parsed to its end) means an interrupted
+    extraction or an edited copy.
+    """
+    try:
+        return load_cifar_folder(folder, official=True)
+    except DatasetError as exc:
+        raise DatasetError(
+            f"the Keras cache folder {folder} is not a complete official CIFAR-10 extraction ({exc}): "
+            "delete it and re-run, so the archive is downloaded and hash-checked again"
+        ) from exc
 
 
 def _verify(path: Path, remote: Remote) -> None:

@@ -223,32 +223,49 @@ def read_table(path: str | os.PathLike) -> list[dict[str, Any]]:
         return [{key: _parse(value) for key, value in row.items()} for row in csv.DictReader(handle)]
 
 
-def _check_percent(network: str, value: Any) -> float | None:
+_UNITS = {"percent": 1.0, "fraction": 100.0}  # accuracy unit -> factor to percent
+
+
+def _check_percent(network: str, value: Any, unit: str = "percent") -> float | None:
+    """An accuracy as a percentage; every value from 0 % to 100 % is valid, 0.33 % (1 of 300) included.
+
+    The unit is the caller's word, never guessed from the value: 0.33 can be 0.33 % or a fraction
+    someone forgot to multiply, and only the code that computed it knows which.
+    """
     value = _plain(value)
     if _is_missing(value):
         return None
-    value = float(value)
-    if 0.0 < value < 1.0 or not 0.0 <= value <= 100.0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"accuracy {value!r} for {network!r} is not a number")
+    percent = float(value) * _UNITS[unit]
+    if not 0.0 <= percent <= 100.0:
+        expected = "a percentage in [0, 100]" if unit == "percent" else "a fraction in [0, 1]"
         raise ConfigError(
-            f"accuracy {value!r} for {network!r} is not a percentage in [0, 100]: "
-            "Keras reports accuracy as a fraction, multiply it by 100"
+            f"accuracy {value!r} for {network!r} is not {expected}: Keras reports accuracy as a fraction; "
+            "multiply it by 100, or pass reproduced_unit='fraction'"
         )
-    return value
+    return percent
 
 
 def comparison_rows(
     paper: Mapping[str, float | None],
     reproduced: Mapping[str, float | None],
+    *,
+    reproduced_unit: str = "percent",
     **extra: Any,
 ) -> list[dict[str, Any]]:
     """Rows for `write_table` with the paper's and our accuracy (%) side by side, in the paper's order.
 
-    Networks we ran that the paper lacks come last with paper_accuracy None; `extra` (e.g. profile="quick",
-    epochs=12) is added to every row so each table records how it was produced.
+    `paper` is in percent (as `PAPER_RESULTS`); `reproduced` in `reproduced_unit`, "percent" or "fraction"
+    (what Keras's `evaluate` returns), converted to percent. Networks we ran that the paper lacks come last
+    with paper_accuracy None; `extra` (e.g. profile="quick", epochs=12) is added to every row so each table
+    records how it was produced.
     """
+    if reproduced_unit not in _UNITS:
+        raise ConfigError(f"reproduced_unit={reproduced_unit!r}: use 'percent' or 'fraction'")
     rows = []
     for network in list(paper) + [n for n in reproduced if n not in paper]:
-        ours = _check_percent(network, reproduced.get(network))
+        ours = _check_percent(network, reproduced.get(network), reproduced_unit)
         theirs = _check_percent(network, paper.get(network))
         diff = None if ours is None or theirs is None else round(ours - theirs, 2)
         rows.append({"network": network, "paper_accuracy": theirs, "reproduced_accuracy": ours,

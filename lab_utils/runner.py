@@ -50,7 +50,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--build-dir", help="executed notebooks and report.html; default build/<profile>/")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, help="override every run's epoch budget")
-    parser.add_argument("--no-html", action="store_true", help="skip the HTML report")
+    parser.add_argument("--no-html", action="store_true", help="skip the HTML report and the static site")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output (training logs)")
     parser.add_argument("--allow-cpu", action="store_true",
                         help="run --profile full even where the backend sees no GPU (days of CPU time)")
@@ -234,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if notebook == REPORT_NOTEBOOK and not args.no_html:
             report = export_html(executed, build_dir / "report.html")
             print(f"run_all: HTML report → {report}", flush=True)
+    if not args.no_html:  # every notebook executed so far (also by earlier --only runs), "not run" for the rest
+        from .site import write_site
+
+        site = write_site(build_dir, NOTEBOOKS, figures_dir=Path(args.figures_dir), tables_dir=Path(args.tables_dir))
+        print(f"run_all: static site → {site / 'index.html'} (opens from the file system)", flush=True)
     print(f"run_all: {len(notebooks)} notebook(s) in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

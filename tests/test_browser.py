@@ -5,7 +5,9 @@ token, serving a temporary copy of notebooks/ (JupyterLab autosaves: the source 
 Debian's Chromium, driven by Playwright, opens the notebook, runs all cells from the Run menu and waits for the
 kernel to go idle; then the test checks that the notebook ran with the project's kernel, that no cell shows an
 error, that the three figures rendered, and saves a screenshot to build/test-artifacts/ (and pytest's tmp).
-A second test trains a tiny model in the browser and checks that Keras shows one live progress bar per epoch.
+A second test runs 01_mnist_cnn (smoke profile) and checks that its hand-written Keras cell is shown as highlighted
+code with the model summary under it, and that the `lab.show_keras(...)` outputs render as highlighted code.
+A third test trains a tiny model in the browser and checks that Keras shows one live progress bar per epoch.
 Chromium is installed with apt-get when missing; the tests skip, saying why, only where that is impossible.
 """
 
@@ -22,46 +24,33 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from .browser_helpers import ARTIFACTS, chromium_or_skip
+
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT.parent / "shared" / "data" / "mini"
 NOTEBOOK = "00_data_exploration"
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "build" / "test-artifacts"
+MNIST_NOTEBOOK = "01_mnist_cnn"
+# The notebooks the browser tests run: what their copies' parameters cells set besides the output folders.
+# Everything else keeps its default: data_dir None, so the data comes from LAB_DATA_DIR, as documented.
+PARAMETERS: dict[str, dict[str, object]] = {
+    NOTEBOOK: {},                          # profile "auto": 00 trains nothing
+    MNIST_NOTEBOOK: {"profile": "smoke"},  # 01 trains three small models: 600 images, one epoch each
+}
+OUTPUT_PARAMETERS = ("figures_dir", "tables_dir", "runs_dir")  # each points into tmp/outputs/<figures|tables|runs>
 KERNEL_NAME = "cnn-lab"
 KERNEL_DISPLAY_NAME = "Python 3 (cnn-lab: Keras + TensorFlow)"
 FIGURES = ("fig01_mnist_samples", "fig02_mnist_class_distribution", "fig03_cifar10_samples")
 SERVER_START_S = 90  # bootstrap check + JupyterLab start (≈ 3 s here)
 RUN_ALL_S = 150      # kernel start, TensorFlow import, both datasets, three figures (≈ 10 s here)
+RUN_ALL_SMOKE_S = 300  # 01 on smoke: Fig. 4 and three one-epoch trainings on 600 images (≈ 20 s here)
 UI_S = 60            # page load, kernel start, menus, saving
-
-
-def chromium_or_skip() -> Path:
-    """Debian's Chromium, installed with apt-get when missing; skip only where it cannot be installed."""
-    if CHROMIUM.exists():
-        return CHROMIUM
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip(f"no browser: {CHROMIUM} is missing and installing it needs root and apt-get "
-                    "(run `apt-get install chromium` as root)")
-    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=120", "-qq"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        for command in ([*apt, "update"], [*apt, "install", "-y", "chromium"]):
-            result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env,
-                                    stdin=subprocess.DEVNULL)
-            if result.returncode != 0:
-                pytest.skip(f"no browser: `{' '.join(command)}` failed: {(result.stderr or result.stdout)[-500:]}")
-    except subprocess.TimeoutExpired:
-        pytest.skip("no browser: installing chromium with apt-get took more than 15 minutes")
-    if not CHROMIUM.exists():
-        pytest.skip(f"no browser: apt-get installed chromium but {CHROMIUM} is not there")
-    return CHROMIUM
 
 
 def free_port() -> int:
@@ -95,22 +84,28 @@ class Server:
         return f"{self.url}/lab/tree/{path}?reset&token={self.token}"
 
 
-def copy_project(tmp: Path) -> tuple[Path, Path]:
-    """notebooks/ copied into tmp/project; the copy's output folders point into tmp/outputs (parameters cell).
+def set_parameters(path: Path, values: Mapping[str, object]) -> None:
+    """Rewrite `name = ...` in the notebook's parameters cell for each of `values` (each line must be there once).
 
-    Everything else in the parameters cell keeps its default: profile "auto", data_dir None (so the data comes
-    from LAB_DATA_DIR, as documented).
+    The value is written with repr(); the line's comment stays.
+    """
+    notebook = nbformat.read(path, as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    for name, value in values.items():
+        cell.source, count = re.subn(rf"^{name} = [^#\n]*", f"{name} = {value!r}  ", cell.source, flags=re.M)
+        assert count == 1, f"the parameters cell of {path.stem} has no line `{name} = ...`"
+    nbformat.write(notebook, path)
+
+
+def copy_project(tmp: Path, parameters: Mapping[str, Mapping[str, object]] = PARAMETERS) -> tuple[Path, Path]:
+    """notebooks/ copied into tmp/project; in each notebook of `parameters`, the copy's parameters cell points the
+    output folders (OUTPUT_PARAMETERS) into tmp/outputs and sets the notebook's own values.
     """
     project, outputs = tmp / "project", tmp / "outputs"
     shutil.copytree(ROOT / "notebooks", project / "notebooks")
-    path = project / "notebooks" / f"{NOTEBOOK}.ipynb"
-    notebook = nbformat.read(path, as_version=4)
-    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
-    for name in ("figures_dir", "tables_dir"):
-        folder = str(outputs / name.removesuffix("_dir"))
-        cell.source, count = re.subn(rf"^{name} = [^#\n]*", f"{name} = {folder!r}  ", cell.source, flags=re.M)
-        assert count == 1, f"the parameters cell of {NOTEBOOK} has no line `{name} = ...`"
-    nbformat.write(notebook, path)
+    folders = {name: str(outputs / name.removesuffix("_dir")) for name in OUTPUT_PARAMETERS}
+    for notebook, values in parameters.items():
+        set_parameters(project / "notebooks" / f"{notebook}.ipynb", {**folders, **values})
     return project, outputs
 
 
@@ -246,8 +241,8 @@ RUN_FINISHED_JS = """() => {
 }""" % NOTEBOOK_STATE_JS
 
 
-def open_and_run_all(page, server: Server, path: str) -> dict:
-    """Open the notebook, accept its kernel, Run → Run All Cells, wait until it finished; the final state."""
+def open_and_run_all(page, server: Server, path: str, timeout_s: int = RUN_ALL_S) -> dict:
+    """Open the notebook, accept its kernel, Run → Run All Cells, wait ≤ timeout_s until it finished; the state."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.goto(server.notebook_url(path))
@@ -263,11 +258,11 @@ def open_and_run_all(page, server: Server, path: str) -> dict:
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     try:
-        page.wait_for_function(RUN_FINISHED_JS, timeout=RUN_ALL_S * 1000, polling=500)
+        page.wait_for_function(RUN_FINISHED_JS, timeout=timeout_s * 1000, polling=500)
     except PlaywrightTimeout:
         state = page.evaluate(NOTEBOOK_STATE_JS)
         state.pop("text", None)
-        pytest.fail(f"Run All did not finish in {RUN_ALL_S} s: {state}\nJupyterLab log:\n{server.log_tail()}")
+        pytest.fail(f"Run All did not finish in {timeout_s} s: {state}\nJupyterLab log:\n{server.log_tail()}")
     return page.evaluate(NOTEBOOK_STATE_JS)
 
 
@@ -288,6 +283,18 @@ def screenshot_whole_notebook(page, path: Path) -> None:
     page.screenshot(path=str(path), full_page=True)
 
 
+def save_notebook(page) -> None:
+    """Ctrl+S, and wait until JupyterLab says the notebook is saved."""
+    page.keyboard.press("Control+s")
+    page.wait_for_function("() => !document.querySelector('.lm-TabBar-tab.jp-mod-dirty')")
+
+
+def keep_screenshot(page, screenshot: Path, tmp_path: Path) -> None:
+    """The whole notebook as a PNG under build/test-artifacts, with a copy beside the test's files."""
+    screenshot_whole_notebook(page, screenshot)
+    shutil.copy(screenshot, tmp_path / screenshot.name)
+
+
 def test_jupyterlab_runs_the_data_exploration_notebook_in_a_real_browser(jupyterlab: Server, page,
                                                                           tmp_path: Path) -> None:
     source = ROOT / "notebooks" / f"{NOTEBOOK}.ipynb"
@@ -302,11 +309,9 @@ def test_jupyterlab_runs_the_data_exploration_notebook_in_a_real_browser(jupyter
             ".every(i => i.complete)")
         state = page.evaluate(NOTEBOOK_STATE_JS)
         sessions = jupyterlab.api("sessions")
-        page.keyboard.press("Control+s")  # save the copy, to check its outputs exactly below
-        page.wait_for_function("() => !document.querySelector('.lm-TabBar-tab.jp-mod-dirty')")
+        save_notebook(page)  # the saved copy is checked exactly below
     finally:  # also on failure: the screenshot shows what went wrong
-        screenshot_whole_notebook(page, screenshot)
-        shutil.copy(screenshot, tmp_path / screenshot.name)
+        keep_screenshot(page, screenshot, tmp_path)
     elapsed = time.monotonic() - started
 
     context = f"\n(screenshot: {screenshot}; JupyterLab log:)\n{jupyterlab.log_tail(2000)}"
@@ -334,6 +339,123 @@ def test_jupyterlab_runs_the_data_exploration_notebook_in_a_real_browser(jupyter
     assert source.read_bytes() == source_before, "the source notebook was modified"
     assert screenshot.stat().st_size > 0
     print(f"JupyterLab ran {NOTEBOOK} in a browser in {elapsed:.0f} s; screenshot: {screenshot}")
+
+
+# One code cell as JupyterLab 4 shows it. CodeMirror 6 draws the editor as `.cm-content` with one `.cm-line` per line;
+# JupyterLab's highlight style wraps each token in a span with a generated class (e.g. "ͼs" for keywords) and
+# colours it. Outputs: their visible text (innerText); Keras 3 prints its summary with rich, which JupyterLab shows
+# as text/html outputs, each a <pre> of styled spans.
+CODE_CELL_JS = """(index) => {
+    const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+    const cell = panel && panel.querySelectorAll('.jp-CodeCell')[index];
+    const content = cell && cell.querySelector('.jp-InputArea-editor .cm-editor .cm-content');
+    if (!content) return null;
+    return {
+        editor: [...content.querySelectorAll(':scope > .cm-line')].map(l => l.textContent).join('\\n'),
+        tokens: [...content.querySelectorAll('.cm-line span[class]')].map(s => ({
+            text: s.textContent, color: getComputedStyle(s).color})),
+        textColor: getComputedStyle(content).color,
+        outputs: [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => ({
+            mime: o.dataset.mimeType || '', text: o.innerText})),
+    };
+}"""
+
+# Code blocks of Markdown outputs (lab.show_keras): JupyterLab renders ```python fences as <pre><code
+# class="language-python"> inside the output itself (`.jp-OutputArea-output.jp-RenderedMarkdown`), highlighted with
+# the same classed spans as the editor.
+MARKDOWN_CODE_JS = """() => {
+    const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+    if (!panel) return [];
+    return [...panel.querySelectorAll(
+        '.jp-OutputArea-output.jp-RenderedMarkdown[data-mime-type="text/markdown"] pre > code.language-python')]
+        .map(code => ({text: code.textContent, tokens: code.querySelectorAll('span[class]').length}));
+}"""
+
+
+def test_jupyterlab_runs_the_mnist_notebook_and_shows_its_keras_code(jupyterlab: Server, page,
+                                                                     tmp_path: Path) -> None:
+    """01_mnist_cnn on the smoke profile: the hand-written Keras cell shows as highlighted code with the model's
+    summary under it, and `lab.show_keras(...)` shows the lab_utils builders as highlighted code."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    source = ROOT / "notebooks" / f"{MNIST_NOTEBOOK}.ipynb"
+    source_before = source.read_bytes()
+    copy = jupyterlab.project / "notebooks" / f"{MNIST_NOTEBOOK}.ipynb"
+    code = [c for c in nbformat.read(copy, as_version=4).cells if c.cell_type == "code"]
+    [keras_index] = [i for i, c in enumerate(code) if "keras-model" in c.metadata.get("tags", [])]
+    keras_source = code[keras_index].source
+    for line in ("keras.Input(", 'model = keras.Model(inputs, outputs, name="simple_cnn")', "model.summary()"):
+        assert line in keras_source, f"the `keras-model` cell of {MNIST_NOTEBOOK} has no `{line}`"
+    screenshot = ARTIFACTS / "jupyterlab_01.png"
+    screenshot.unlink(missing_ok=True)
+    started = time.monotonic()
+    try:
+        state = open_and_run_all(page, jupyterlab, f"notebooks/{MNIST_NOTEBOOK}.ipynb", RUN_ALL_SMOKE_S)
+        page.wait_for_function(  # Fig. 4 is loaded, so the screenshot shows it
+            "() => [...document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output img')]"
+            ".every(i => i.complete)")
+        # Scrolled to, as a student would: offscreen cells skip rendering (content-visibility), so their innerText
+        # is empty until JupyterLab shows them. Wait until the editor is highlighted and the outputs are drawn
+        # (if they never are, the checks below say what is missing).
+        page.locator(".jp-NotebookPanel .jp-CodeCell").nth(keras_index).scroll_into_view_if_needed()
+        try:
+            page.wait_for_function(
+                "(i) => { const c = (%s)(i);"
+                " return !!c && c.tokens.length > 0 && c.outputs.some(o => o.text.trim()); }" % CODE_CELL_JS,
+                arg=keras_index, polling=100)
+        except PlaywrightTimeout:
+            pass
+        keras_cell = page.evaluate(CODE_CELL_JS, keras_index)
+        markdown_code = page.evaluate(MARKDOWN_CODE_JS)
+        sessions = jupyterlab.api("sessions")
+        save_notebook(page)  # the saved copy is checked exactly below
+    finally:  # also on failure: the screenshot shows what went wrong
+        keep_screenshot(page, screenshot, tmp_path)
+    elapsed = time.monotonic() - started
+
+    context = f"\n(screenshot: {screenshot}; JupyterLab log:)\n{jupyterlab.log_tail(2000)}"
+    # The notebook ran on the project's kernel (the server is shared: 00's session may still be there).
+    kernels = {s["path"]: s["kernel"]["name"] for s in sessions}
+    assert kernels.get(f"notebooks/{MNIST_NOTEBOOK}.ipynb") == KERNEL_NAME, f"{sessions}{context}"
+    assert state["kernel"] == KERNEL_DISPLAY_NAME
+    # Top to bottom on the smoke profile (set in the copy's parameters cell), no error shown.
+    assert not state["errors"], "\n\n".join(state["errors"]) + context
+    assert state["prompts"] and all(re.fullmatch(r"\[\d+\]:", p) for p in state["prompts"]), \
+        f"cells that did not run: {state['prompts']}{context}"
+    assert len(state["prompts"]) == len(code), f"{state['prompts']}{context}"
+    assert "Lab(profile='smoke'" in state["text"], f"not the smoke profile:\n{state['text'][:500]}{context}"
+
+    # The hand-written Keras cell is on the page as a code cell, the notebook's source line for line,
+    # with keywords, layer names and strings coloured by the highlighter (not plain text).
+    assert keras_cell, f"code cell {keras_index} (tagged keras-model) has no CodeMirror editor on the page{context}"
+    assert keras_cell["editor"] == keras_source, f"editor text:\n{keras_cell['editor']}{context}"
+    assert "layers.Conv2D(32, 3" in keras_cell["editor"]
+    coloured = {t["text"] for t in keras_cell["tokens"] if t["color"] != keras_cell["textColor"]}
+    for token in ("import", "from", "Conv2D", "Dense", '"simple_cnn"', "32"):
+        assert token in coloured, f"`{token}` is not highlighted; tokens: {keras_cell['tokens'][:30]}{context}"
+    # Its output: Keras's model summary, as the student reads it.
+    summary = "\n".join(o["text"] for o in keras_cell["outputs"])
+    for text in ('Model: "simple_cnn"', "conv1 (Conv2D)", "fc1 (Dense)", "Total params: 188,234"):
+        assert text in summary, f"`{text}` not in the summary shown:\n{summary}{context}"
+
+    # lab.show_keras(...): the lab_utils builders, rendered as highlighted Python in Markdown outputs.
+    for builder in ("def build_mlp(", "def build_simple_cnn("):
+        blocks = [b for b in markdown_code if b["text"].startswith(builder)]
+        assert blocks and all(b["tokens"] > 0 for b in blocks), \
+            f"no highlighted `{builder}` block in a Markdown output: {[b['text'][:40] for b in markdown_code]}{context}"
+
+    # The saved copy: every cell run in order, no error output; outputs went to tmp, not into the repository.
+    executed = nbformat.read(copy, as_version=4)
+    executed_code = [c for c in executed.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in executed_code] == list(range(1, len(executed_code) + 1))
+    assert not [o for c in executed_code for o in c.outputs if o.output_type == "error"]
+    assert (jupyterlab.outputs / "figures" / "fig04_mnist_cnn_architecture.png").stat().st_size > 0
+    assert (jupyterlab.outputs / "tables" / "mnist.csv").stat().st_size > 0
+    trained = sorted(p.name.split("-")[0] for p in (jupyterlab.outputs / "runs").iterdir())
+    assert {"mnist_mlp", "mnist_cnn"} <= set(trained), trained
+    assert source.read_bytes() == source_before, "the source notebook was modified"
+    assert screenshot.stat().st_size > 0
+    print(f"JupyterLab ran {MNIST_NOTEBOOK} (smoke) in a browser in {elapsed:.0f} s; screenshot: {screenshot}")
 
 
 def test_training_in_jupyterlab_shows_one_progress_bar_per_epoch(jupyterlab: Server, page) -> None:

@@ -121,6 +121,33 @@ def test_comparison_rows():
                        "difference": -1.35, "profile": "quick", "epochs": 5}
     assert rows[0]["reproduced_accuracy"] is None and rows[0]["difference"] is None
     assert rows[-1]["paper_accuracy"] is None
-    with pytest.raises(ConfigError, match="multiply it by 100"):
-        comparison_rows(PAPER_RESULTS["table1"], {"Simple CNN": 0.613})
     assert math.isclose(comparison_rows({"m": 50.0}, {"m": 0.0})[0]["difference"], -50.0)  # 0 % is a value
+
+
+def test_any_accuracy_from_0_to_100_percent_formats_and_tabulates(tmp_path):
+    # A smoke run can get 1 of 300 test images right: 0.33 % is a result, not a unit mistake.
+    smoke = 100 * 1 / 300
+    rows = comparison_rows({"CNN": 99.37, "MLP (one hidden layer)": 95.85},
+                           {"CNN": smoke, "MLP (one hidden layer)": np.float32(100.0)})
+    assert rows[0]["reproduced_accuracy"] == pytest.approx(0.3333, abs=1e-4) and rows[0]["difference"] == -99.04
+    assert rows[1]["reproduced_accuracy"] == 100.0 and rows[1]["difference"] == 4.15
+    csv_path, md_path = write_table(rows, "mnist_smoke", tmp_path)
+    assert "| CNN | 99.37 | 0.33 | -99.04 |" in md_path.read_text(encoding="utf-8")
+    assert read_table(csv_path)[0]["reproduced_accuracy"] == pytest.approx(smoke)
+
+
+def test_the_unit_is_stated_by_the_caller_not_guessed_from_the_value():
+    # Keras's evaluate() returns fractions: say so, and they are converted.
+    rows = comparison_rows(PAPER_RESULTS["table1"], {"Simple CNN": 0.613, "Simple CNN + Dropout": 0.0033},
+                           reproduced_unit="fraction")
+    assert rows[0]["reproduced_accuracy"] == pytest.approx(61.3) and rows[1]["reproduced_accuracy"] == 0.33
+    for value, unit, expected in [(61.3, "fraction", r"not a fraction in \[0, 1\]"),
+                                  (100.5, "percent", r"not a percentage in \[0, 100\].*multiply it by 100"),
+                                  (-0.1, "percent", "not a percentage"), (float("inf"), "percent", "not a percentage"),
+                                  ("61.3", "percent", "not a number"), (True, "percent", "not a number")]:
+        with pytest.raises(ConfigError, match=expected):
+            comparison_rows(PAPER_RESULTS["table1"], {"Simple CNN": value}, reproduced_unit=unit)
+    with pytest.raises(ConfigError, match="reproduced_unit='percents'"):
+        comparison_rows(PAPER_RESULTS["table1"], {}, reproduced_unit="percents")
+    # The paper's numbers are percentages whatever the unit of ours.
+    assert comparison_rows({"m": 0.5}, {"m": 0.5}, reproduced_unit="fraction")[0]["difference"] == 49.5
