@@ -29,7 +29,7 @@ EXPERIMENT, AUGMENTATION = "cifar_vgg_bn", "flip_shift"
 def project_run(data, seed: int, epochs: int, runs_root: Path) -> dict[str, Any]:
     """The project's pipeline, exactly as the notebooks train it."""
     from lab_utils import train
-    from lab_utils.experiments import get_experiment
+    from lab_utils.training.experiments import get_experiment
 
     config = get_experiment(EXPERIMENT, AUGMENTATION).config.replace(epochs=epochs, patience=epochs, seed=seed)
     run = train(config, data, runs_root=runs_root, use_cache=False, verbose=0)
@@ -43,9 +43,9 @@ def seed_style_run(data, seed: int, epochs: int) -> dict[str, Any]:
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
     from benchmarks.pipelines import SEED_AUGMENTATION
-    from lab_utils.experiments import get_experiment
-    from lab_utils.models import build_model
-    from lab_utils.training import EpochTimer, make_optimizer
+    from lab_utils.training.experiments import get_experiment
+    from lab_utils.models.builders import build_model
+    from lab_utils.training.train import EpochTimer, make_optimizer
 
     config = get_experiment(EXPERIMENT).config.replace(seed=seed)
     keras.utils.set_random_seed(seed)

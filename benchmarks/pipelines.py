@@ -1,8 +1,8 @@
 """The pipelines the benchmark compares, each run in its own worker process.
 
-- `project`: what `lab_utils.training.train` does — `build_and_compile` with the experiment's `RunConfig`
+- `project`: what `lab_utils.training.train.train` does — `build_and_compile` with the experiment's `RunConfig`
   (per-device compile choices), `pipeline.fit_arguments` (uint8 tf.data with prefetch) with tf.data's
-  autotuner off (`lab_utils.cpu.without_autotune`, the fix for TensorFlow's half-speed mode).
+  autotuner off (`lab_utils.training.cpu.without_autotune`, the fix for TensorFlow's half-speed mode).
 - `seed`: what the seed's code did — host-side float32 images, one-hot labels, `categorical_crossentropy`
   with Keras's default compile, `fit` on NumPy arrays, augmentation by `ImageDataGenerator` (Keras 3 keeps it
   in `keras.src.legacy`), TensorFlow's default threading.
@@ -55,7 +55,7 @@ SEED_AUGMENTATION = {  # ImageDataGenerator arguments of the seed's augmentation
 
 def run_config(case: Case):
     """The RunConfig the project would train for this case."""
-    from lab_utils.experiments import get_experiment
+    from lab_utils.training.experiments import get_experiment
 
     config = get_experiment(case.experiment, case.augmentation).config
     return config.replace(model_kwargs={**config.model_kwargs, **case.model_overrides})
@@ -68,13 +68,13 @@ def random_data(case: Case, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
 
 
 class KerasProject:
-    """The project's pipeline, as lab_utils.training.train runs it."""
+    """The project's pipeline, as lab_utils.training.train.train runs it."""
 
     def __init__(self, case: Case, x: np.ndarray, y: np.ndarray, **overrides: Any) -> None:
-        from lab_utils import pipeline
-        from lab_utils.cpu import without_autotune
-        from lab_utils.data import Dataset
-        from lab_utils.training import build_and_compile
+        from lab_utils.training import pipeline
+        from lab_utils.training.cpu import without_autotune
+        from lab_utils.data.datasets import Dataset
+        from lab_utils.training.train import build_and_compile
 
         # overrides: RunConfig fields a caller may set (jit_compile, mixed_precision, steps_per_execution)
         self.config = run_config(case).replace(**overrides)
@@ -82,7 +82,7 @@ class KerasProject:
                        y_train=y, x_val=x[:1], y_val=y[:1], x_test=x[:1], y_test=y[:1], source="random")
         self.model, self.execution = build_and_compile(self.config, data, pretrained=False)
         self.fit_args = pipeline.fit_arguments(x, y, batch_size=self.config.batch_size, seed=self.config.seed)
-        if "y" not in self.fit_args:  # a tf.data pipeline: the half-speed fix of lab_utils.cpu (idempotent)
+        if "y" not in self.fit_args:  # a tf.data pipeline: the half-speed fix of lab_utils.training.cpu (idempotent)
             self.fit_args["x"] = without_autotune(self.fit_args["x"])
 
     def epoch(self) -> None:
@@ -90,7 +90,7 @@ class KerasProject:
 
     def info(self) -> dict[str, Any]:
         from benchmarks.flops import flops_per_image
-        from lab_utils.models import count_params
+        from lab_utils.models.builders import count_params
 
         return {"flops_per_image": flops_per_image(self.model), "params": count_params(self.model)["total"],
                 "execution": vars(self.execution), "batch_size": self.config.batch_size}
@@ -103,8 +103,8 @@ class KerasSeed:
         import keras
         from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
-        from lab_utils.models import build_model
-        from lab_utils.training import make_optimizer
+        from lab_utils.models.builders import build_model
+        from lab_utils.training.train import make_optimizer
 
         config = run_config(case)
         kwargs = {k: v for k, v in config.model_kwargs.items() if k != "augmentation"}

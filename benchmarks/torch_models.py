@@ -1,6 +1,6 @@
 """The benchmark's architectures in plain PyTorch (channels_last), for an outside reference point.
 
-Each mirrors a `lab_utils.models` builder layer for layer (same widths, paddings, conv → ReLU → batch norm
+Each mirrors a `lab_utils.models.builders` builder layer for layer (same widths, paddings, conv → ReLU → batch norm
 order, dropout rates) and starts, like the Keras models, from uint8 pixels scaled inside the model. Only
 `benchmarks/` imports this module, and only when PyTorch is installed: it is not a project dependency.
 """
@@ -43,7 +43,7 @@ def _conv_relu(in_ch: int, out_ch: int, *, padding: int, batch_norm: bool = Fals
 
 
 def simple_cnn(in_channels: int = 1, num_classes: int = 10, dense_units: int = 128, size: int = 28) -> nn.Module:
-    """lab_utils.models.build_simple_cnn: conv32 → pool → conv64 → conv64 → pool → fc128 → predictions."""
+    """lab_utils.models.builders.build_simple_cnn: conv32 → pool → conv64 → conv64 → pool → fc128 → predictions."""
     side = ((size - 2) // 2 - 4) // 2
     return nn.Sequential(
         Rescale(),
@@ -63,7 +63,7 @@ def vgg_blocks(
     dropout: float = 0.2,
     size: int = 32,
 ) -> nn.Module:
-    """lab_utils.models.build_vgg_blocks: per block 2 × (conv → ReLU → [BN]) → pool → dropout; fc → predictions."""
+    """lab_utils.models.builders.build_vgg_blocks: per block 2 × (conv → ReLU → [BN]) → pool → dropout; fc → predictions."""
     layers: list[nn.Module] = [Rescale()]
     width = in_channels
     for out in filters:
@@ -80,7 +80,7 @@ def vgg_blocks(
 
 
 class FrozenBaseTransfer(nn.Module):
-    """lab_utils.models.build_transfer_model("vgg19", freeze_base=True): a VGG19 base in inference mode, no
+    """lab_utils.models.builders.build_transfer_model("vgg19", freeze_base=True): a VGG19 base in inference mode, no
     gradients, then flatten → fc1 (ReLU) → dropout → predictions; only the head trains."""
 
     def __init__(self, num_classes: int = 10, dense_units: int = 256, dropout: float = 0.2, size: int = 32,
@@ -113,7 +113,7 @@ class FrozenBaseTransfer(nn.Module):
 
 def flip_shift(x: torch.Tensor, generator: torch.Generator, shift: float = 0.1) -> torch.Tensor:
     """Random horizontal flip + translation by up to ±`shift` of the size, bilinear, edges repeated ("nearest"
-    fill): what lab_utils.augment's "flip_shift" preset does with Keras layers."""
+    fill): what lab_utils.data.augment's "flip_shift" preset does with Keras layers."""
     n = x.shape[0]
     flip = torch.rand(n, generator=generator) < 0.5
     x = torch.where(flip.view(n, 1, 1, 1), x.flip(3), x)

@@ -8,22 +8,26 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from . import claims, codeview, evaluation, runtime
-from .config import RunConfig
-from .display import Markdown, SavedFigure, Table
-from .data import CLASS_NAMES, IMAGE_SHAPES, Dataset, load_dataset
-from .errors import ConfigError
-from .experiments import BEST_MODEL_CANDIDATES, EXPERIMENTS, NOTEBOOK_RUNS, get_experiment
-from .paths import PROJECT_ROOT, resolve
-from .paths import runs_dir as default_runs_dir
-from .evaluation import Predictions, predict
-from .plotting import plot_architecture, save_figure
-from .profiles import Profile, get_profile
-from .records import load_record, load_records, run_dir
-from .reporting import PAPER_RESULTS, comparison_rows, markdown_table, write_table
-from .training import Run, build_for, train
+from lab_utils.report import claims, evaluation
 
-# Table III's augmentation sets, as the paper names them, mapped to our presets (lab_utils.augment).
+from lab_utils.models import codeview
+
+from lab_utils.training import runtime
+from lab_utils.training.config import RunConfig
+from lab_utils.report.display import Markdown, SavedFigure, Table
+from lab_utils.data.datasets import CLASS_NAMES, IMAGE_SHAPES, Dataset, load_dataset
+from lab_utils.errors import ConfigError
+from lab_utils.training.experiments import BEST_MODEL_CANDIDATES, EXPERIMENTS, NOTEBOOK_RUNS, get_experiment
+from lab_utils.paths import PROJECT_ROOT, resolve
+from lab_utils.paths import runs_dir as default_runs_dir
+from lab_utils.report.evaluation import Predictions, predict
+from lab_utils.report.plotting import plot_architecture, save_figure
+from lab_utils.training.profiles import Profile, get_profile
+from lab_utils.training.records import load_record, load_records, run_dir
+from lab_utils.report.tables import PAPER_RESULTS, comparison_rows, markdown_table, write_table
+from lab_utils.training.train import Run, build_for, train
+
+# Table III's augmentation sets, as the paper names them, mapped to our presets (lab_utils.data.augment).
 _PAPER_AUGMENTATIONS = {
     "horizontal flip + width/height shift": "flip_shift",
     "horizontal + vertical flip + rotation 20°": "flip_rotate",
@@ -35,7 +39,7 @@ class Lab:
     """One notebook's session: a profile, a data folder, output folders, a seed.
 
     Args:
-        profile: "smoke", "lesson", "quick", "full" or "auto" (see lab_utils.profiles).
+        profile: "smoke", "lesson", "quick", "full" or "auto" (see lab_utils.training.profiles).
         data_dir: folder with per-dataset subfolders in the official formats; None = the usual sources.
         figures_dir, tables_dir, runs_dir: output folders; None = figures/, tables/, runs/ (or LAB_RUNS_DIR)
             in the project. Relative paths, here and in data_dir, are taken from the directory where

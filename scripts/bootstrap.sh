@@ -37,7 +37,7 @@ if [ ! -x "$LAB_PY" ] || [ "$(cat "$_stamp" 2>/dev/null || true)" != "$_want" ];
   "$LAB_PY" -m pip install -q --upgrade pip
   "${_install[@]}"
   # One line: which device each backend sees, so a GPU machine that ended up on the CPU shows at once.
-  "$LAB_PY" -m lab_utils.devices >&2 || true
+  "$LAB_PY" -m lab_utils.run.devices >&2 || true
   echo "$_want" > "$_stamp"
 fi
 

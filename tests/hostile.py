@@ -171,7 +171,7 @@ root, call, path, cap = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 pkg = types.ModuleType("lab_utils"); pkg.__path__ = [root + "/lab_utils"]; sys.modules["lab_utils"] = pkg
 from pathlib import Path
 import numpy
-from lab_utils.data_formats import *
+from lab_utils.data.formats import *
 from lab_utils.errors import DatasetError
 
 def status(key):

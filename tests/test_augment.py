@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from lab_utils.augment import AUGMENTATION_PRESETS, augment_examples, build_augmentation
+from lab_utils.data.augment import AUGMENTATION_PRESETS, augment_examples, build_augmentation
 from lab_utils.errors import ConfigError
 
 # (preset, [(layer type, {attribute: expected value})]); the seed's ImageDataGenerator settings, translated.

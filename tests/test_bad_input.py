@@ -10,7 +10,7 @@ from pathlib import Path
 import papermill
 import pytest
 
-from lab_utils.runner import NOTEBOOKS_DIR
+from lab_utils.run.runner import NOTEBOOKS_DIR
 
 from .helpers import run_all
 

@@ -46,7 +46,7 @@ def test_flop_counter_matches_hand_arithmetic() -> None:
 
 
 def test_flop_counter_gives_the_issues_233_mflop_for_the_vgg_blocks() -> None:
-    from lab_utils.models import build_model
+    from lab_utils.models.builders import build_model
 
     model = build_model("vgg_blocks", batch_norm=True, augmentation="flip_shift")  # nested Sequential included
     assert flops_per_image(model)["training"] == 233_381_376

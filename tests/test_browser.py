@@ -487,7 +487,7 @@ def test_every_notebook_opens_with_the_projects_registered_kernel() -> None:
 
     from jupyter_client.kernelspec import KernelSpecManager
 
-    from lab_utils.runner import NOTEBOOKS, NOTEBOOKS_DIR
+    from lab_utils.run.runner import NOTEBOOKS, NOTEBOOKS_DIR
 
     spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
     assert spec.display_name == KERNEL_DISPLAY_NAME

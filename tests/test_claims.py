@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from lab_utils import claims
-from lab_utils.claims import Verdict, check_claims, verdict_rows, verdicts_markdown
-from lab_utils.records import RunRecord
+from lab_utils.report import claims
+from lab_utils.report.claims import Verdict, check_claims, verdict_rows, verdicts_markdown
+from lab_utils.training.records import RunRecord
 
 CIFAR = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 FALLING = [2.0, 1.6, 1.3, 1.1, 1.0]  # a training loss that keeps falling

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab_utils.config import RunConfig
+from lab_utils.training.config import RunConfig
 from lab_utils.errors import ConfigError
 
 BASE = RunConfig(experiment="cnn", dataset="mnist", architecture="simple_cnn", model_kwargs={"dropout": 0.5})

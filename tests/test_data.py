@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab_utils import data
-from lab_utils.data import DATASET_NAMES, Dataset, Remote, load_dataset
-from lab_utils.data_formats import IDX_GZ, load_cifar_folder, parse_cifar_batch, read_idx_pair
+from lab_utils.data import datasets as data
+from lab_utils.data.datasets import DATASET_NAMES, Dataset, Remote, load_dataset
+from lab_utils.data.formats import IDX_GZ, load_cifar_folder, parse_cifar_batch, read_idx_pair
 from lab_utils.errors import DatasetError
 
 MINI = Path(__file__).resolve().parents[2] / "shared" / "data" / "mini"

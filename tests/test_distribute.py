@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab_utils import distribute
+from lab_utils.training import distribute
 from lab_utils.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

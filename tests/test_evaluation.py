@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lab_utils import evaluation as ev
+from lab_utils.report import evaluation as ev
 
 # 6 examples, 3 classes. Predictions: 0→0, 0→1 (0.9), 1→1, 1→1, 2→0 (0.6), 2→1 (0.7)
 PROBS = np.array(

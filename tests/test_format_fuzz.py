@@ -26,9 +26,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lab_utils.data_formats import load_cifar_tar, load_mnist_npz, read_idx
+from lab_utils.data.formats import load_cifar_tar, load_mnist_npz, read_idx
 from lab_utils.errors import DatasetError
-from lab_utils.formats_cifar import read_cifar_batch
+from lab_utils.data.formats_cifar import read_cifar_batch
 
 from .helpers import MINI
 

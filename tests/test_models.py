@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from lab_utils.errors import ConfigError, WeightsError
-from lab_utils.models import MODEL_BUILDERS, build_model, build_simple_cnn, build_transfer_model, count_params
-from lab_utils.transfer import IMAGENET_BASES, CaffePreprocessing
+from lab_utils.models.builders import MODEL_BUILDERS, build_model, build_simple_cnn, build_transfer_model, count_params
+from lab_utils.models.transfer import IMAGENET_BASES, CaffePreprocessing
 
 MNIST = (28, 28, 1)
 CIFAR = (32, 32, 3)

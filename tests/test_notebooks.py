@@ -10,9 +10,9 @@ import nbformat
 import papermill
 import pytest
 
-from lab_utils.outputs import FIGURES, TABLES
-from lab_utils.reporting import read_table
-from lab_utils.runner import NOTEBOOKS, NOTEBOOKS_DIR
+from lab_utils.report.outputs import FIGURES, TABLES
+from lab_utils.report.tables import read_table
+from lab_utils.run.runner import NOTEBOOKS, NOTEBOOKS_DIR
 
 from .helpers import run_all
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import papermill
 
 from lab_utils import Lab, paths
-from lab_utils.runner import NOTEBOOKS_DIR
+from lab_utils.run.runner import NOTEBOOKS_DIR
 
 from .helpers import MINI, ROOT
 

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from lab_utils import plotting  # noqa: E402
+from lab_utils.report import plotting  # noqa: E402
 from lab_utils.errors import ConfigError, LabError  # noqa: E402
 
 CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -270,7 +270,7 @@ def test_save_figure_rejects_axes(tmp_path):
 
 def test_import_changes_no_rcparams():
     code = (
-        "import matplotlib, sys; before = dict(matplotlib.rcParams); import lab_utils; import lab_utils.plotting; "
+        "import matplotlib, sys; before = dict(matplotlib.rcParams); import lab_utils; import lab_utils.report.plotting; "
         "changed = [k for k, v in matplotlib.rcParams.items() if before[k] != v]; "
         "assert not changed, changed"
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab_utils.progress import RunWatcher, describe
-from lab_utils.records import RECORD_FILE, RunRecord
+from lab_utils.run.progress import RunWatcher, describe
+from lab_utils.training.records import RECORD_FILE, RunRecord
 
 
 def record(name: str) -> RunRecord:

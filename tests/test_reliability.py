@@ -12,8 +12,8 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import pytest
 
-from lab_utils.records import RECORD_FILE, WEIGHTS_FILE
-from lab_utils.reporting import read_table
+from lab_utils.training.records import RECORD_FILE, WEIGHTS_FILE
+from lab_utils.report.tables import read_table
 
 from .helpers import ROOT, run_all, run_all_command
 

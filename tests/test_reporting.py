@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from lab_utils import reporting
+from lab_utils.report import tables as reporting
 from lab_utils.errors import ConfigError, LabError
-from lab_utils.reporting import PAPER_RESULTS, comparison_rows, markdown_table, read_table, write_table
+from lab_utils.report.tables import PAPER_RESULTS, comparison_rows, markdown_table, read_table, write_table
 
 ROWS = [
     {"network": "Simple CNN", "paper_accuracy": 63.10, "reproduced_accuracy": 61.3, "profile": "quick",

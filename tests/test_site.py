@@ -1,4 +1,4 @@
-"""The static site of the executed lab (lab_utils.site), on a small fake build folder made here.
+"""The static site of the executed lab (lab_utils.report.site), on a small fake build folder made here.
 
 Three executed notebooks (00, 01, 05) with a title, a one-line summary and a PNG output; 02–04 did not run. The
 unit tests check the files and links; the browser test opens the index from the file system in Chromium with the
@@ -18,8 +18,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lab_utils import site
-from lab_utils.runner import NOTEBOOKS
+from lab_utils.report import site
+from lab_utils.run.runner import NOTEBOOKS
 
 from .browser_helpers import ARTIFACTS, chromium_or_skip, chromium_page
 

@@ -14,13 +14,15 @@ import nbformat
 import papermill
 import pytest
 
-from lab_utils import Lab, codeview, models
-from lab_utils.claims import VERDICT_COLUMNS
-from lab_utils.data import CLASS_NAMES, IMAGE_SHAPES
-from lab_utils.experiments import EXPERIMENTS, NOTEBOOK_RUNS, get_experiment
-from lab_utils.profiles import get_profile
-from lab_utils.reporting import read_table
-from lab_utils.runner import NOTEBOOKS, NOTEBOOKS_DIR
+from lab_utils import Lab
+
+from lab_utils.models import codeview, builders as models
+from lab_utils.report.claims import VERDICT_COLUMNS
+from lab_utils.data.datasets import CLASS_NAMES, IMAGE_SHAPES
+from lab_utils.training.experiments import EXPERIMENTS, NOTEBOOK_RUNS, get_experiment
+from lab_utils.training.profiles import get_profile
+from lab_utils.report.tables import read_table
+from lab_utils.run.runner import NOTEBOOKS, NOTEBOOKS_DIR
 
 RUN_LINE = re.compile(r"^(\w+?)(?: \+ (\w+))?: (?:training|loading cached run) \(", re.M)
 STATUSES = {"reproduced", "not reproduced", "not checked"}

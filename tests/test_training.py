@@ -9,12 +9,12 @@ import keras
 import numpy as np
 import pytest
 
-from lab_utils import evaluation
-from lab_utils.config import RunConfig
-from lab_utils.data import load_dataset
+from lab_utils.report import evaluation
+from lab_utils.training.config import RunConfig
+from lab_utils.data.datasets import load_dataset
 from lab_utils.errors import ConfigError
-from lab_utils.records import RECORD_FILE, WEIGHTS_FILE, load_records
-from lab_utils.training import train
+from lab_utils.training.records import RECORD_FILE, WEIGHTS_FILE, load_records
+from lab_utils.training.train import train
 
 MINI = Path(__file__).resolve().parents[2] / "shared" / "data" / "mini"
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab_utils import bounded_read, data
-from lab_utils.data import load_dataset
-from lab_utils.data_formats import load_cifar_tar, load_mnist_npz, parse_cifar_batch, read_idx
+from lab_utils.data import bounded_read, datasets as data
+from lab_utils.data.datasets import load_dataset
+from lab_utils.data.formats import load_cifar_tar, load_mnist_npz, parse_cifar_batch, read_idx
 from lab_utils.errors import DatasetError
 
 from . import hostile

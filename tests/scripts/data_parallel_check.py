@@ -15,7 +15,9 @@ if keras.backend.backend() == "tensorflow":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from lab_utils import RunConfig, build_model, distribute, load_dataset, pipeline, train  # noqa: E402
+from lab_utils import RunConfig, build_model, load_dataset, train  # noqa: E402
+
+from lab_utils.training import distribute, pipeline
 
 data_dir, runs = sys.argv[1], sys.argv[2]
 data = load_dataset("mnist", data_dir, train_limit=2000, test_limit=500)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError
+from lab_utils.errors import ConfigError
 
 # The seed's learning rates: SGD 0.01 with momentum 0.9 for training from scratch, 1e-4 for fine-tuning.
 DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adam": 1e-4}
@@ -26,7 +26,7 @@ class RunConfig:
 
     experiment: str  # a short name, e.g. "vgg_blocks_bn"; names the run folder
     dataset: str  # "mnist" | "fashion_mnist" | "cifar10"
-    architecture: str  # a key of lab_utils.models.MODEL_BUILDERS
+    architecture: str  # a key of lab_utils.models.builders.MODEL_BUILDERS
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)  # builder keyword arguments
     optimizer: str = "sgd"  # "sgd" | "adam"
     learning_rate: float | None = None  # None: the seed's rate for the optimizer

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from . import evaluation, plotting
-from .data import Dataset
-from .errors import ConfigError
+from lab_utils.report import evaluation, plotting
+from lab_utils.data.datasets import Dataset
+from lab_utils.errors import ConfigError
 
 
 def confusion_figure(predictions: evaluation.Predictions, data: Dataset, *, title: str) -> Figure:

@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 
 import keras
 
-from lab_utils.augment import build_augmentation
+from lab_utils.data.augment import build_augmentation
 from lab_utils.errors import ConfigError
-from lab_utils.transfer import CaffePreprocessing, build_base
+from lab_utils.models.transfer import CaffePreprocessing, build_base
 
 __all__ = [
     "MODEL_BUILDERS",
@@ -118,7 +118,7 @@ def build_mlp(
         input_shape: (height, width, channels) of one image.
         num_classes: size of the softmax output.
         hidden_units: width of the one hidden layer `fc1`.
-        augmentation: a preset of `lab_utils.augment.AUGMENTATION_PRESETS`, or None.
+        augmentation: a preset of `lab_utils.data.augment.AUGMENTATION_PRESETS`, or None.
         name: the model's name.
 
     Returns:
@@ -147,7 +147,7 @@ def build_simple_cnn(
         dense_units: width of the fully connected layer `fc1`.
         dropout: rate of the two Dropout layers `dropout1`/`dropout2` put before and after `fc1` to stop the
             early overfitting on CIFAR-10 ("Simple CNN + Dropout", 74.24%); 0 leaves them out.
-        augmentation: a preset of `lab_utils.augment.AUGMENTATION_PRESETS`, or None.
+        augmentation: a preset of `lab_utils.data.augment.AUGMENTATION_PRESETS`, or None.
         name: the model's name.
 
     Returns:
@@ -192,7 +192,7 @@ def build_vgg_blocks(
         dense_units: width of the dense block `fc1`.
         batch_norm: BatchNormalization after every convolution and after fc1 (81.89% → 84.42% in Table I).
         dropout: rate of the Dropout after every block and after fc1 (0.2 in the seed); 0 leaves them out.
-        augmentation: a preset of `lab_utils.augment.AUGMENTATION_PRESETS`, or None.
+        augmentation: a preset of `lab_utils.data.augment.AUGMENTATION_PRESETS`, or None.
         name: the model's name.
 
     Returns:
@@ -234,7 +234,7 @@ def build_transfer_model(
     """An ImageNet base from keras.applications with a new head (section IV-C, Tables II and III).
 
     Args:
-        base: "vgg19" or "resnet50" (`lab_utils.transfer.IMAGENET_BASES`).
+        base: "vgg19" or "resnet50" (`lab_utils.models.transfer.IMAGENET_BASES`).
         input_shape: (height, width, 3), at least 32×32.
         num_classes: size of the softmax output.
         weights: "imagenet" (cached in `keras_home()/models/` or downloaded; offline → WeightsError saying
@@ -246,7 +246,7 @@ def build_transfer_model(
         dense_units: width of the head's dense layer `fc1`.
         dropout: rate of `fc1_dropout`; 0 leaves it out.
         pooling: "flatten" or "avg" (GlobalAveragePooling2D); the same at 32×32, where the base ends at 1×1.
-        augmentation: a preset of `lab_utils.augment.AUGMENTATION_PRESETS`, or None.
+        augmentation: a preset of `lab_utils.data.augment.AUGMENTATION_PRESETS`, or None.
         name: the model's name; default f"{base}_transfer".
 
     Returns:

@@ -12,8 +12,8 @@ import functools
 import os
 from collections.abc import Iterator
 
-from . import runtime
-from .errors import ConfigError
+from lab_utils.training import runtime
+from lab_utils.errors import ConfigError
 
 ENV_SWITCH = "LAB_DATA_PARALLEL"  # "1" turns data parallelism on for notebooks and run_all.sh
 

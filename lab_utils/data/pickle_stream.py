@@ -14,7 +14,7 @@ import pickletools
 from collections import deque
 from typing import BinaryIO
 
-from lab_utils.bounded_read import CHUNK, READ_ERRORS
+from lab_utils.data.bounded_read import CHUNK, READ_ERRORS
 
 # Opcodes that build data; the object-building ones (INST, OBJ, NEWOBJ, EXT*, PERSID) and protocol 5's
 # out-of-band buffers are refused. Protocol-0 text opcodes are refused too: no CIFAR batch uses them.

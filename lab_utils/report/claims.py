@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evaluation import per_class_accuracy
-from .records import RunRecord
-from .reporting import markdown_table
+from lab_utils.report.evaluation import per_class_accuracy
+from lab_utils.training.records import RunRecord
+from lab_utils.report.tables import markdown_table
 
 # Validation loss must climb this far (absolute, cross-entropy) above its minimum before we call it
 # overfitting: smaller rises are the epoch-to-epoch wobble of SGD with momentum 0.9 the paper mentions (IV-D).
@@ -346,7 +346,7 @@ VERDICT_COLUMNS = ("claim", "source", "paper", "verdict", "this_run")
 
 
 def verdict_rows(verdicts: Sequence[Verdict]) -> list[dict[str, str]]:
-    """Plain rows for lab_utils.reporting.write_table (CSV + Markdown)."""
+    """Plain rows for lab_utils.report.tables.write_table (CSV + Markdown)."""
     return [{"claim": v.claim, "source": v.source, "paper": v.paper, "verdict": v.status, "this_run": v.evidence}
             for v in verdicts]
 

@@ -21,8 +21,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from lab_utils import paths
-from lab_utils.data_formats import CIFAR_DIR, CIFAR_TAR, IDX_GZ, RawSplits, file_digests, find_official_files
-from lab_utils.data_formats import load_cifar_folder, load_cifar_tar
+from lab_utils.data.formats import CIFAR_DIR, CIFAR_TAR, IDX_GZ, RawSplits, file_digests, find_official_files
+from lab_utils.data.formats import load_cifar_folder, load_cifar_tar
 from lab_utils.errors import DatasetError
 
 DATASET_NAMES: tuple[str, ...] = ("mnist", "fashion_mnist", "cifar10")

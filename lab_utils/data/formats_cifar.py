@@ -16,9 +16,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from lab_utils.bounded_read import CHUNK, MAX_ROWS, REDOWNLOAD, check_declared, file_size, reading
+from lab_utils.data.bounded_read import CHUNK, MAX_ROWS, REDOWNLOAD, check_declared, file_size, reading
 from lab_utils.errors import DatasetError
-from lab_utils.safe_pickle import load_dict, loads_dict
+from lab_utils.data.safe_pickle import load_dict, loads_dict
 
 CIFAR_DIR, CIFAR_TAR = "cifar-10-batches-py", "cifar-10-python.tar.gz"
 CIFAR_ROW_BYTES = 3 * 32 * 32

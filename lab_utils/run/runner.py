@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_path, remove_stale_temporaries
-from .errors import ConfigError, LabError
-from .paths import PROJECT_ROOT, resolve, runs_dir
-from .profiles import PROFILES
-from .progress import RunWatcher
+from lab_utils.atomic import atomic_path, remove_stale_temporaries
+from lab_utils.errors import ConfigError, LabError
+from lab_utils.paths import PROJECT_ROOT, resolve, runs_dir
+from lab_utils.training.profiles import PROFILES
+from lab_utils.run.progress import RunWatcher
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = (
@@ -79,8 +79,8 @@ def resolve_profile(name: str, *, allow_cpu: bool = False) -> str:
     "auto" is full with a GPU, else lesson, and says why. `full` without an accelerator would run the seed's
     protocol (up to 200 epochs × 22 runs) on the CPU for days, so it stops before any work with the cause.
     """
-    from .devices import no_accelerator_cause
-    from .runtime import accelerator, backend_name, device_description
+    from lab_utils.run.devices import no_accelerator_cause
+    from lab_utils.training.runtime import accelerator, backend_name, device_description
 
     gpu, backend = accelerator(), backend_name()
     if name == "auto":
@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (`cmd &`)
     if args.data_parallel:
-        os.environ["LAB_DATA_PARALLEL"] = "1"  # the kernels inherit it; lab_utils.distribute reads it
+        os.environ["LAB_DATA_PARALLEL"] = "1"  # the kernels inherit it; lab_utils.training.distribute reads it
     for option in ("data_dir", "figures_dir", "tables_dir", "runs_dir", "build_dir"):
         setattr(args, option, _folder(getattr(args, option)))
     try:
@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = export_html(executed, build_dir / "report.html")
             print(f"run_all: HTML report → {report}", flush=True)
     if not args.no_html:  # every notebook executed so far (also by earlier --only runs), "not run" for the rest
-        from .site import write_site
+        from lab_utils.report.site import write_site
 
         site = write_site(build_dir, NOTEBOOKS, figures_dir=Path(args.figures_dir), tables_dir=Path(args.tables_dir))
         print(f"run_all: static site → {site / 'index.html'} (opens from the file system)", flush=True)

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from sklearn import metrics
 
-from . import pipeline
+from lab_utils.training import pipeline
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def predict(model: keras.Model, x: np.ndarray, y: np.ndarray, *, batch_size: int
     """Run the model in inference mode (augmentation and dropout off) over `x`.
 
     Through the training input pipeline (in order, no shuffle): the same tf.data settings as `fit` (autotuner
-    off, see lab_utils.cpu), and not Keras's own array adapter, whose parallel map logs a TensorFlow
+    off, see lab_utils.training.cpu), and not Keras's own array adapter, whose parallel map logs a TensorFlow
     "NodeDef mentions attribute use_unbounded_threadpool" error line under TF 2.21.
     """
     inputs = pipeline.fit_arguments(x, np.asarray(y), batch_size=batch_size, seed=0, shuffle=False)

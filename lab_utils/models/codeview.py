@@ -14,10 +14,12 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import augment, models, transfer
-from .config import RunConfig
-from .display import Code
-from .errors import ConfigError
+from lab_utils.data import augment
+
+from lab_utils.models import builders as models, transfer
+from lab_utils.training.config import RunConfig
+from lab_utils.report.display import Code
+from lab_utils.errors import ConfigError
 
 # Helpers a builder calls whose code a student needs to read the model: the blocks of the seed's Fig. 5 and
 # the keras.applications base. Private plumbing (the input stem, the softmax layer) is described in prose.
@@ -35,7 +37,7 @@ def source_of(function: Callable[..., Any]) -> str:
 
 
 def _module_path(function: Callable[..., Any]) -> str:
-    """`lab_utils/models.py`-style location, so a student can open the file."""
+    """`lab_utils/models/builders.py`-style location, so a student can open the file."""
     return function.__module__.replace(".", "/") + ".py"
 
 
@@ -68,14 +70,14 @@ def _builder_call(config: RunConfig, input_shape: Sequence[int], num_classes: in
 
 
 def _optimizer_call(config: RunConfig) -> str:
-    """The optimizer `lab_utils.training.make_optimizer` builds for this config."""
+    """The optimizer `lab_utils.training.train.make_optimizer` builds for this config."""
     if config.optimizer == "sgd":
         return f"keras.optimizers.SGD(learning_rate={config.resolved_learning_rate}, momentum={config.momentum})"
     return f"keras.optimizers.Adam(learning_rate={config.resolved_learning_rate})"
 
 
 def compile_fit_code(config: RunConfig, input_shape: Sequence[int], num_classes: int) -> str:
-    """Plain Keras equivalent of what `lab_utils.training.train` runs for `config` (a test keeps them equal)."""
+    """Plain Keras equivalent of what `lab_utils.training.train.train` runs for `config` (a test keeps them equal)."""
     return "\n".join([
         _builder_call(config, input_shape, num_classes),
         "model.compile(",
@@ -97,7 +99,7 @@ def show_keras(config: RunConfig, input_shape: Sequence[int], num_classes: int, 
     """What a notebook shows beside a model it trains: its builder's Keras source, then its compile and fit."""
     header = f"#### Keras code: {title}\n\n"
     training = (f"**Compile and fit** — what `{call}` runs "
-                f"(`lab_utils/training.py`, under this profile's budget):\n\n"
+                f"(`lab_utils/training/train.py`, under this profile's budget):\n\n"
                 f"{fenced(compile_fit_code(config, input_shape, num_classes))}")
     functions = builder_functions(config.architecture)
     if config.model_kwargs.get("augmentation"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .config import RunConfig
-from .errors import ConfigError
+from lab_utils.training.config import RunConfig
+from lab_utils.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Profile:
             return False
         if not self.imagenet_fallback:
             return True  # building the base downloads the file, or stops with WeightsError saying what to do
-        from .transfer import imagenet_weights_available  # imports Keras: not before the backend is chosen
+        from lab_utils.models.transfer import imagenet_weights_available  # imports Keras: not before the backend is chosen
 
         return imagenet_weights_available(base)
 
@@ -113,7 +113,7 @@ def get_profile(name: str) -> Profile:
     "auto" picks the seed's full protocol when the backend sees a GPU, else the laptop-sized lesson.
     """
     if name == "auto":
-        from .runtime import accelerator
+        from lab_utils.training.runtime import accelerator
 
         return PROFILES["full" if accelerator() else "lesson"]
     try:

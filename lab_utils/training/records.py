@@ -11,8 +11,8 @@ from typing import Any
 
 import keras
 
-from .atomic import atomic_dir
-from .config import RunConfig
+from lab_utils.atomic import atomic_dir
+from lab_utils.training.config import RunConfig
 
 RECORD_FILE = "record.json"
 WEIGHTS_FILE = "model.weights.h5"

@@ -1,6 +1,6 @@
 """Which accelerator is there, and which backend can use it: so a GPU machine never falls back to the CPU silently.
 
-`python -m lab_utils.devices` prints one line (scripts/bootstrap.sh runs it after installing).
+`python -m lab_utils.run.devices` prints one line (scripts/bootstrap.sh runs it after installing).
 """
 
 from __future__ import annotations

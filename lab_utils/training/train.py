@@ -10,13 +10,13 @@ from pathlib import Path
 
 import keras
 
-from . import distribute, pipeline, runtime
-from .config import RunConfig
-from .data import Dataset
-from .errors import ConfigError
-from .models import build_model, count_params
-from .paths import runs_dir
-from .records import WEIGHTS_FILE, RunRecord, load_record, run_dir, save_run
+from lab_utils.training import distribute, pipeline, runtime
+from lab_utils.training.config import RunConfig
+from lab_utils.data.datasets import Dataset
+from lab_utils.errors import ConfigError
+from lab_utils.models.builders import build_model, count_params
+from lab_utils.paths import runs_dir
+from lab_utils.training.records import WEIGHTS_FILE, RunRecord, load_record, run_dir, save_run
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 EVAL_BATCH = 256  # evaluation has no gradients to hold: larger batches are faster and change nothing
@@ -83,7 +83,7 @@ class Execution:
 
     @classmethod
     def for_config(cls, config: RunConfig) -> Execution:
-        """Resolve each None of the config from measurements per device (see lab_utils.runtime)."""
+        """Resolve each None of the config from measurements per device (see lab_utils.training.runtime)."""
         def pick(value, default):
             return default() if value is None else value
 
@@ -144,7 +144,7 @@ def train(
         use_cache: False trains even when a matching run is saved (and overwrites it).
         verbose: passed to `Model.fit` (2 = one line per epoch, readable under papermill).
         callbacks: extra Keras callbacks (e.g. a progress bar).
-        data_parallel: split every batch across all devices (lab_utils.distribute); None reads
+        data_parallel: split every batch across all devices (lab_utils.training.distribute); None reads
             LAB_DATA_PARALLEL. Not part of the cache key: it changes the speed, not what is learned.
 
     Returns:

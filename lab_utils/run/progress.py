@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .records import RECORD_FILE, RunRecord
+from lab_utils.training.records import RECORD_FILE, RunRecord
 
 POLL_SECONDS = 2.0
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import RunConfig
-from .errors import ConfigError
+from lab_utils.training.config import RunConfig
+from lab_utils.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ _ALL = [
 ]
 EXPERIMENTS: dict[str, Experiment] = {e.config.experiment: e for e in _ALL}
 
-# Augmentation presets of lab_utils.augment, as the seed names them in section V-B.4.
+# Augmentation presets of lab_utils.data.augment, as the seed names them in section V-B.4.
 AUGMENTATION_LABELS = {
     "flip_shift": "horizontal flip + shifts 0.1",
     "flip": "flips both ways",

@@ -15,9 +15,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from lab_utils.bounded_read import MAX_ARRAY_BYTES, READ_ERRORS, REDOWNLOAD
+from lab_utils.data.bounded_read import MAX_ARRAY_BYTES, READ_ERRORS, REDOWNLOAD
 from lab_utils.errors import DatasetError
-from lab_utils.pickle_stream import CheckedStream, Refused, StreamFailed
+from lab_utils.data.pickle_stream import CheckedStream, Refused, StreamFailed
 
 _DTYPES = frozenset({"b1", "i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8", "f4", "f8"})
 _RECONSTRUCT = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")}

@@ -1,7 +1,7 @@
 """The input pipeline: uint8 images go to the device as they are and are scaled there, never on the host.
 
 Models start with a Rescaling (or ImageNet preprocessing) layer and do their augmentation in the training step
-(lab_utils.augment), so the host only slices and shuffles bytes: 4× less to copy than float32, and nothing for
+(lab_utils.data.augment), so the host only slices and shuffles bytes: 4× less to copy than float32, and nothing for
 the accelerator to wait on.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from . import cpu, runtime
+from lab_utils.training import cpu, runtime
 
 
 def training_input(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, shuffle: bool = True) -> Any:
@@ -31,7 +31,7 @@ def training_input(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, 
         dataset = tf.data.Dataset.from_tensor_slices((x, y))
         if shuffle:
             dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        # tf.data's autotuner sometimes drops TF on 2 CPU cores into a half-speed mode: off (lab_utils.cpu).
+        # tf.data's autotuner sometimes drops TF on 2 CPU cores into a half-speed mode: off (lab_utils.training.cpu).
         return cpu.without_autotune(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
     if backend == "jax" and runtime.accelerator() is not None:
         import jax

@@ -16,21 +16,21 @@ from matplotlib.figure import Figure
 
 from lab_utils.atomic import atomic_path
 from lab_utils.errors import ConfigError, LabError
-from lab_utils.plot_images import (
+from lab_utils.report.plot_images import (
     image_grid,
     plot_augmentations,
     plot_mnist_samples,
     plot_predictions,
     plot_samples_per_class,
 )
-from lab_utils.plot_training import (
+from lab_utils.report.plot_training import (
     best_epoch,
     plot_class_distribution,
     plot_confusion_matrix,
     plot_history,
     plot_history_comparison,
 )
-from lab_utils.reporting import output_path
+from lab_utils.report.tables import output_path
 
 __all__ = [
     "best_epoch",

@@ -9,7 +9,7 @@ import subprocess
 import keras
 import numpy as np
 
-from .paths import PROJECT_ROOT
+from lab_utils.paths import PROJECT_ROOT
 
 
 def backend_name() -> str:

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 import nbformat
 
-from .atomic import atomic_dir
-from .outputs import FIGURES, TABLES, Output
-from .paths import PROJECT_ROOT
+from lab_utils.atomic import atomic_dir
+from lab_utils.report.outputs import FIGURES, TABLES, Output
+from lab_utils.paths import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from nbconvert import HTMLExporter
@@ -149,7 +149,7 @@ def page_exporter() -> HTMLExporter:
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
-    log = logging.getLogger("lab_utils.site.nbconvert")
+    log = logging.getLogger("lab_utils.report.site.nbconvert")
     if not any(isinstance(f, _DropMissingAlt) for f in log.filters):
         log.addFilter(_DropMissingAlt())
     return HTMLExporter(template_name="lab", template_file="lab_site.html.j2", log=log,

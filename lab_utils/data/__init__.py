@@ -1,0 +1,1 @@
+"""Data: the datasets of the report, their official file formats read safely, and augmentation."""

@@ -1,0 +1,1 @@
+"""Running the report: run_all.sh's runner, its progress lines, device checks and quiet start-up."""
