@@ -64,3 +64,15 @@ def test_a_real_warning_still_shows(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert "a real warning" in result.stderr and "InitializeLog" not in result.stderr
+
+
+def test_only_the_retracing_false_alarm_is_dropped_from_tensorflows_python_log(caplog) -> None:
+    import logging
+
+    import lab_utils  # noqa: F401 (installs the filter)
+
+    log = logging.getLogger("tensorflow")
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        log.warning("5 out of the last 17 calls to <function f at 0x1> triggered tf.function retracing. ...")
+        log.warning("`foo` is deprecated and will be removed in a future version")
+    assert [r.getMessage() for r in caplog.records] == ["`foo` is deprecated and will be removed in a future version"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -62,6 +63,18 @@ def filtered_stderr(noise: re.Pattern[str]) -> Iterator[None]:
                 sys.stderr.flush()
 
 
+class _NotRetracing(logging.Filter):
+    """Drops TensorFlow's "N out of the last M calls to <function ...> triggered tf.function retracing".
+
+    Its detector counts traces per code location, not per model: a notebook that trains several models (each
+    with its own train function, all from Keras's one `multi_step_on_iterator`) trips it although no function
+    is retraced needlessly. Every other TensorFlow warning passes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow (when installed and not imported yet) with its start-up lines filtered.
 
@@ -79,3 +92,4 @@ def import_tensorflow_quietly() -> None:
 
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
             tf.config.list_physical_devices()
+    logging.getLogger("tensorflow").addFilter(_NotRetracing())
