@@ -152,7 +152,9 @@ def jupyterlab(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     env = {
         **os.environ,
-        "LAB_DATA_DIR": str(MINI),
+        # The README's form, relative to where jupyterlab.sh is typed (the project root), while the kernel runs
+        # in notebooks/: the one path rule carries the caller's directory into the kernel (LAB_CALLER_DIR).
+        "LAB_DATA_DIR": os.path.relpath(MINI, ROOT),
         "LAB_RUNS_DIR": str(outputs / "runs"),
         # The user's Jupyter config, kernels, settings and workspaces stay out: the kernel must be the venv's.
         "JUPYTER_CONFIG_DIR": str(jupyter / "config"),
@@ -162,6 +164,7 @@ def jupyterlab(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "JUPYTERLAB_WORKSPACES_DIR": str(jupyter / "workspaces"),
     }
     env.pop("LAB_FIT_VERBOSE", None)  # JupyterLab's default: Keras's live bar
+    env.pop("LAB_CALLER_DIR", None)  # jupyterlab.sh sets it to where it is typed (cwd below)
     token, port = secrets.token_hex(16), free_port()
     log = tmp / "jupyterlab.log"
     command = ["bash", str(ROOT / "scripts" / "jupyterlab.sh"), "--no-browser", f"--port={port}",
