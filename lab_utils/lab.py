@@ -278,7 +278,7 @@ class Lab:
     def claims_table(self, *, table: str = "claims") -> Table:
         """"What this run reproduces": every claim of the report with its verdict, written as a table."""
         best = self.best_model()
-        for key in {key for keys in NOTEBOOK_RUNS.values() for key in keys}:
+        for key in dict.fromkeys(key for keys in NOTEBOOK_RUNS.values() for key in keys):  # in notebook order
             self.run(*key)  # loaded from the run cache when the notebooks before this one trained it
         rows = claims.verdict_rows(self.verdicts(best=best))
         return self._write(rows, table, caption="What this run reproduces: the report's claims, checked",
