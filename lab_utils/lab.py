@@ -130,6 +130,10 @@ class Lab:
                                     verbose=self.verbose)
         return self._runs[key]
 
+    def is_cached(self, experiment: str, augmentation: str | None = None) -> bool:
+        """Whether the run is in the run cache for this profile and data (`run` would load, not train, it)."""
+        return self._is_cached(self.config(experiment, augmentation))
+
     def _is_cached(self, config: RunConfig) -> bool:
         """Whether a matching run is saved (only to say "loading" rather than "training")."""
         key = config.cache_key(self.dataset(config.dataset).fingerprint())

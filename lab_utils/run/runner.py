@@ -56,6 +56,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="run --profile full even where the backend sees no GPU (days of CPU time)")
     parser.add_argument("--data-parallel", action="store_true",
                         help="split every batch across all GPUs (or virtual CPU devices): sets LAB_DATA_PARALLEL=1")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="first train every run the notebooks need that is not in the run cache, N at a time: "
+                             "one per GPU, or on a CPU the cores split between N processes (needs the `cluster` "
+                             "extra, Dask); then run the notebooks, which load them")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="like --workers, on an existing Dask cluster (e.g. tcp://head-node:8786) whose workers "
+                             "were started with scripts/cluster_worker.sh; --runs-dir must be a folder they share")
+    parser.add_argument("--train-only", action="store_true",
+                        help="with --workers/--scheduler: train the runs into the run cache, run no notebook")
     return parser.parse_args(argv)
 
 
@@ -186,6 +195,44 @@ def _terminate_as_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def check_workers(args: argparse.Namespace) -> None:
+    """Refuse worker options that cannot work, before anything is written."""
+    if args.workers is None and not args.scheduler:
+        if args.train_only:
+            raise ConfigError("--train-only trains on workers: add --workers N (or --scheduler ADDRESS)")
+        return
+    from lab_utils.run.cluster import import_dask
+
+    if args.workers is not None and args.scheduler:
+        raise ConfigError("--workers and --scheduler exclude each other: --workers starts workers on this machine, "
+                          "--scheduler uses those of a running cluster")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: give at least 1")
+    if args.data_parallel:
+        raise ConfigError("--data-parallel splits one run over every device, --workers gives each run its own: "
+                          "choose one")
+    import_dask()
+
+
+def train_first(args: argparse.Namespace, profile: str, notebooks: Sequence[str]) -> None:
+    """Train every run the notebooks need that is not cached, on the workers; the notebooks then load them."""
+    from lab_utils.run.cluster import LabSettings, pending_runs, planned_runs, train_all
+
+    settings = LabSettings(profile=profile, data_dir=args.data_dir, runs_dir=str(args.runs_dir or runs_dir()),
+                           seed=args.seed, epochs=args.epochs)
+    planned = planned_runs(notebooks)
+    pending = pending_runs(settings, planned)
+    where = f"the cluster at {args.scheduler}" if args.scheduler else f"{args.workers} local worker(s)"
+    print(f"run_all: {len(pending)} of the {len(planned)} runs these notebooks need are not in the run cache: "
+          f"training them on {where}", flush=True)
+    if not pending:
+        return
+    t0 = time.perf_counter()
+    train_all(settings, pending, workers=args.workers, scheduler=args.scheduler,
+              report=lambda result: _report_run(result.line()))
+    print(f"run_all: {len(pending)} run(s) trained in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected notebooks; stop at the first failure with a message that names it."""
     args = parse_args(argv)
@@ -203,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ConfigError(f"--epochs {args.epochs} must be at least 1")
         if args.data_dir is not None and not Path(args.data_dir).is_dir():
             raise ConfigError(f"--data-dir {args.data_dir} does not exist: give a folder holding mnist/ and cifar10/")
+        check_workers(args)
         profile = resolve_profile(args.profile, allow_cpu=args.allow_cpu)  # before anything is written
         check_folders(args)
     except LabError as exc:
@@ -218,6 +266,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         for stale in remove_stale_temporaries(folder):  # left by a run that was killed mid-write
             print(f"run_all: removed {stale.name}, left half-written by an interrupted run", flush=True)
     started = time.perf_counter()
+    if args.workers is not None or args.scheduler:
+        try:
+            train_first(args, profile, notebooks)
+        except KeyboardInterrupt:
+            print("run_all: interrupted while training; re-run to resume from the run cache", file=sys.stderr)
+            return 130
+        except LabError as exc:
+            print(f"run_all: {exc}", file=sys.stderr)
+            return 1
+        if args.train_only:
+            print(f"run_all: every run is in {args.runs_dir or runs_dir()}; notebooks not run (--train-only)",
+                  flush=True)
+            return 0
     for i, notebook in enumerate(notebooks, 1):
         print(f"run_all: [{i}/{len(notebooks)}] {notebook} (profile {profile})", flush=True)
         t0 = time.perf_counter()

@@ -39,6 +39,7 @@ class RunRecord:
     steps_per_execution: int = 1
     replicas: int = 1  # devices the batch was split over (data parallelism)
     deterministic: bool = False  # TensorFlow op determinism was on (CPU runs)
+    cpu_threads: int = 0  # intra-op threads of a CPU run: TF's reductions split by it, so it fixes the last bits
     versions: dict[str, str] = field(default_factory=dict)
     git_commit: str | None = None
     created: str = ""

@@ -124,6 +124,25 @@ def make_deterministic() -> bool:
     return True
 
 
+def cpu_threads() -> int:
+    """Intra-op threads a run uses on the CPU: the configured count, TF_NUM_INTRAOP_THREADS, else the cores.
+
+    Recorded with each run because TensorFlow's CPU kernels split reductions by this count: the same seeded run
+    with 1 and with 2 threads differs in the last bits (measured: smoke VGG + BN, test accuracy 10.0 vs 11.0 %),
+    while the cores it runs on do not matter (2 threads pinned to one core = 2 threads on two, bit for bit).
+    So `run_all.sh --workers` keeps each run's thread count and splits the cores (lab_utils.run.cluster).
+    """
+    if backend_name() != "tensorflow":
+        return _cpu_count()
+    import os
+
+    import tensorflow as tf
+
+    configured = tf.config.threading.get_intra_op_parallelism_threads()
+    value = os.environ.get("TF_NUM_INTRAOP_THREADS", "")
+    return int(configured) or (int(value) if value.isdigit() and int(value) > 0 else _cpu_count())
+
+
 def versions() -> dict[str, str]:
     """Library versions worth recording beside a result."""
     found = {"python": platform.python_version(), "keras": keras.__version__, "numpy": np.__version__}

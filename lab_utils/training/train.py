@@ -10,7 +10,7 @@ from pathlib import Path
 
 import keras
 
-from lab_utils.training import distribute, pipeline, runtime
+from lab_utils.training import claim, distribute, pipeline, runtime
 from lab_utils.training.config import RunConfig
 from lab_utils.data.datasets import Dataset
 from lab_utils.errors import ConfigError
@@ -153,12 +153,38 @@ def train(
     root = Path(runs_root) if runs_root is not None else runs_dir()
     key = config.cache_key(data.fingerprint())
     folder = run_dir(root, config, key)
-    if use_cache:
-        record = load_record(folder, key)
-        if record is not None:
-            model, _ = build_and_compile(config, data, pretrained=False, weights=folder / WEIGHTS_FILE)
-            return Run(model=model, record=record, path=folder, cached=True)
 
+    def cached() -> RunRecord | None:
+        return load_record(folder, key) if use_cache else None
+
+    if cached() is not None:
+        return _load(config, data, folder, cached())
+    # Another process (a worker elsewhere, a notebook) may be training this very run: wait for it, then load.
+    with claim.claimed(folder, done=lambda: cached() is not None, on_wait=_say_waiting(config)) as must_train:
+        if not must_train:
+            return _load(config, data, folder, cached())
+        return _train_and_save(config, data, key, folder, verbose, callbacks, data_parallel)
+
+
+def _load(config: RunConfig, data: Dataset, folder: Path, record: RunRecord) -> Run:
+    """A cached run: the model rebuilt without ImageNet weights (offline), its saved weights loaded."""
+    model, _ = build_and_compile(config, data, pretrained=False, weights=folder / WEIGHTS_FILE)
+    return Run(model=model, record=record, path=folder, cached=True)
+
+
+def _say_waiting(config: RunConfig):
+    """The message printed once when another process holds the run's claim."""
+    def say(info: dict) -> None:
+        print(f"{config.experiment}: being trained by {info.get('host', '?')} (pid {info.get('pid', '?')}); "
+              "waiting for it, then loading it from the run cache", flush=True)
+    return say
+
+
+def _train_and_save(
+    config: RunConfig, data: Dataset, key: str, folder: Path, verbose: int | str,
+    callbacks: Sequence[keras.callbacks.Callback], data_parallel: bool | None,
+) -> Run:
+    """Train, record and save one run (the caller holds its claim)."""
     deterministic = runtime.make_deterministic()
     keras.utils.set_random_seed(int(config.seed))
     with distribute.data_parallel(distribute.requested(data_parallel)) as replicas:
@@ -187,6 +213,7 @@ def train(
         mixed_precision=execution.mixed_precision,
         steps_per_execution=execution.steps_per_execution,
         replicas=replicas,
+        cpu_threads=runtime.cpu_threads(),
         deterministic=deterministic,
         versions=runtime.versions(),
         git_commit=runtime.git_commit(),

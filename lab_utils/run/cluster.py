@@ -1,0 +1,288 @@
+"""`run_all.sh --workers N` and `--scheduler ADDRESS`: train the report's runs concurrently, one run per device.
+
+The report is ~20 independent trainings; splitting one batch of 64 over several devices barely helps models
+this small, so the unit of scale is the run. Placement, retries and multiple machines come from Dask
+distributed (chosen over Ray by measurement, README "Scale"): a local cluster of N worker processes, each
+pinned to one GPU or to its share of the CPU cores, or an existing Dask cluster (a scheduler on a head node,
+workers started on each machine with `scripts/cluster_worker.sh`, by hand or from Slurm jobs). The run cache,
+on a folder every worker can reach, is the meeting point: workers write finished runs there, a claim per run
+(lab_utils.training.claim) stops two workers from training the same one, and the notebooks then load them all.
+
+Results equal the sequential ones on a CPU: each run keeps the thread count a sequential run would use
+(TensorFlow's reductions split by it, see runtime.cpu_threads); only the cores under it are split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lab_utils.errors import ConfigError, LabError
+from lab_utils.training.experiments import NOTEBOOK_RUNS
+
+INSTALL_HINT = ("--workers and --scheduler need Dask distributed, the optional extra `cluster`: "
+                ".venv/bin/pip install -e '.[cluster]' (or pip install -e '.[cluster]' in your environment)")
+WORKER_CPUS = "LAB_WORKER_CPUS"  # the cores a local worker is pinned to, e.g. "0-3" (set per worker)
+TASK_RETRIES = 2  # a task that raised is tried again this often; a killed worker's task is rescheduled anyway
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """What every worker needs to rebuild the notebooks' Lab: plain strings and numbers, so it pickles."""
+
+    profile: str
+    data_dir: str | None
+    runs_dir: str
+    seed: int = 0
+    epochs: int | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a worker reports for one run: the runner prints it as one line."""
+
+    experiment: str
+    augmentation: str | None
+    summary: str  # lab_utils.run.progress.describe of its record, as the sequential run prints it
+    cached: bool
+    worker: str
+    cpu_threads: int
+
+    def line(self) -> str:
+        """The runner's line for this run."""
+        return f"{self.summary}{' (was in the cache)' if self.cached else ''} [{self.worker}]"
+
+
+def planned_runs(notebooks: Iterable[str]) -> list[tuple[str, str | None]]:
+    """The declared runs of the given notebooks (lab_utils.training.experiments.NOTEBOOK_RUNS), each once."""
+    runs: list[tuple[str, str | None]] = []
+    for notebook in notebooks:
+        for run in NOTEBOOK_RUNS[notebook]:
+            if run not in runs:
+                runs.append(run)
+    return runs
+
+
+def pending_runs(settings: LabSettings, runs: Sequence[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    """The runs not yet in the run cache (a killed run_all resumes here without retraining anything)."""
+    lab = _lab(settings)
+    return [run for run in runs if not lab.is_cached(*run)]
+
+
+def import_dask() -> Any:
+    """`distributed`, or one ConfigError saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise ConfigError(INSTALL_HINT) from None
+    return distributed
+
+
+def worker_slots(workers: int, *, gpus: Sequence[str] | None = None, cores: Sequence[int] | None = None,
+                 threads: int | None = None) -> list[dict[str, str]]:
+    """The environment of each local worker: one GPU each, or on a CPU a contiguous share of the cores.
+
+    On a CPU every worker keeps `threads` intra-op threads (a sequential run's count), so results are
+    bit-identical to a sequential run; with fewer cores than threads a worker's threads share its cores.
+    """
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: give at least 1")
+    if gpus:
+        if workers > len(gpus):
+            raise ConfigError(f"--workers {workers} but {len(gpus)} GPU(s) visible: one run per GPU, so give "
+                              f"--workers {len(gpus)} or fewer")
+        return [{"CUDA_VISIBLE_DEVICES": gpu} for gpu in gpus[:workers]]
+    cores = sorted(cores if cores is not None else os.sched_getaffinity(0))
+    if workers > len(cores):
+        raise ConfigError(f"--workers {workers} but this machine has {len(cores)} CPU core(s): give --workers "
+                          f"{len(cores)} or fewer (a run needs at least one core)")
+    threads = threads or len(cores)
+    share, extra = divmod(len(cores), workers)
+    slots, start = [], 0
+    for i in range(workers):
+        end = start + share + (1 if i < extra else 0)
+        slots.append({WORKER_CPUS: ",".join(map(str, cores[start:end])), "TF_NUM_INTRAOP_THREADS": str(threads),
+                      "CUDA_VISIBLE_DEVICES": ""})
+        start = end
+    return slots
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs a worker can be pinned to, as CUDA_VISIBLE_DEVICES values (honouring an existing selection)."""
+    from lab_utils.training.runtime import accelerator
+
+    if accelerator() is None:
+        return []
+    selected = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if selected:
+        return [gpu for gpu in selected.split(",") if gpu.strip()]
+    count = int(accelerator().rsplit("×", 1)[-1])
+    return [str(i) for i in range(count)]
+
+
+def pin_to_worker_cpus() -> None:
+    """Pin every thread of this process to the cores in LAB_WORKER_CPUS (threads made later inherit it)."""
+    value = os.environ.get(WORKER_CPUS)
+    if not value or not hasattr(os, "sched_setaffinity"):
+        return
+    cores = {int(c) for c in value.split(",")}
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(task.name), cores)
+
+
+_LABS: dict[LabSettings, Any] = {}
+
+
+def _lab(settings: LabSettings) -> Any:
+    """One Lab per settings and process, so a worker loads each dataset once for all its runs."""
+    from lab_utils.lab import Lab
+
+    if settings not in _LABS:
+        _LABS[settings] = Lab(settings.profile, data_dir=settings.data_dir, runs_dir=settings.runs_dir,
+                              seed=settings.seed, epochs=settings.epochs, verbose=0)
+    return _LABS[settings]
+
+
+def train_task(settings: LabSettings, experiment: str, augmentation: str | None) -> RunResult:
+    """Train (or load) one run on this worker; runs inside the Dask worker process."""
+    import socket
+
+    from lab_utils.run.progress import describe
+    from lab_utils.training.runtime import cpu_threads
+
+    pin_to_worker_cpus()
+    with contextlib.redirect_stdout(io.StringIO()):  # Lab's own "training …" line: the runner prints one
+        run = _lab(settings).run(experiment, augmentation)
+    return RunResult(experiment, augmentation, describe(run.record), run.cached,
+                     f"{socket.gethostname()} pid {os.getpid()}", cpu_threads())
+
+
+def _configure_dask() -> None:
+    """Quiet, patient Dask settings: a training step may hold the GIL for seconds, which is not an error.
+
+    Dask's INFO lines (connections, plugins, "event loop was unresponsive" while TensorFlow imports) are not a
+    student's business: warnings only, here and in the worker processes, which read the variable at import.
+    """
+    import logging
+
+    import dask
+
+    os.environ["DASK_LOGGING__DISTRIBUTED"] = "warning"
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+
+    dask.config.set({
+        "distributed.admin.tick.limit": "1h",  # no "event loop was unresponsive" warnings during long steps
+        "distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
+        "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": False,
+        "distributed.scheduler.allowed-failures": 3,  # a run whose worker died 4 times is reported, not retried
+    })
+
+
+def local_cluster(slots: Sequence[dict[str, str]]) -> Any:
+    """A Dask cluster on this machine: one single-threaded worker process per slot, with the slot's env."""
+    import logging
+
+    from distributed import Nanny, Scheduler, SpecCluster
+
+    _configure_dask()
+    # Loopback only: a local cluster has no business on the network (and no firewall question to ask).
+    workers = {f"worker-{i}": {"cls": Nanny, "options": {"nthreads": 1, "memory_limit": 0, "env": env,
+                                                         "host": "127.0.0.1"}}
+               for i, env in enumerate(slots)}
+    scheduler = {"cls": Scheduler, "options": {"dashboard_address": None, "host": "127.0.0.1"}}
+    return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.WARNING)
+
+
+def train_all(settings: LabSettings, runs: Sequence[tuple[str, str | None]], *, workers: int | None = None,
+              scheduler: str | None = None, report: Callable[[RunResult], None] = print) -> list[RunResult]:
+    """Train every run on the workers (a local cluster of `workers`, or the cluster at `scheduler`).
+
+    Returns the results in completion order; raises LabError naming the run that failed for good.
+    """
+    import_dask()
+    from distributed import Client, as_completed
+
+    from lab_utils.training.runtime import cpu_threads
+
+    if scheduler:
+        _configure_dask()
+        cluster, client = None, Client(scheduler, timeout="30s")
+    else:
+        cluster = local_cluster(worker_slots(workers or 1, gpus=visible_gpus(), threads=cpu_threads()))
+        client = Client(cluster)
+    results = []
+    try:
+        futures = {client.submit(train_task, settings, experiment, augmentation, pure=False,
+                                 key=f"train-{experiment}-{augmentation or 'plain'}-{time.time_ns()}",
+                                 retries=TASK_RETRIES): (experiment, augmentation)
+                   for experiment, augmentation in runs}
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except Exception as exc:
+                experiment, augmentation = futures[future]
+                raise LabError(f"training {experiment}{f' + {augmentation}' if augmentation else ''} failed on "
+                               f"the workers: {type(exc).__name__}: {exc}") from exc
+            report(result)
+            results.append(result)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return results
+
+
+def serve_workers(scheduler: str, workers: int | None) -> None:
+    """Start this machine's workers for the cluster at `scheduler` (one per GPU, or the cores split), until killed."""
+    import asyncio
+    import logging
+
+    import_dask()
+    from distributed import Nanny
+
+    from lab_utils.training.runtime import cpu_threads
+
+    _configure_dask()
+    gpus = visible_gpus()
+    slots = worker_slots(workers or len(gpus) or 1, gpus=gpus, threads=cpu_threads())
+
+    async def run() -> None:
+        nannies = [Nanny(scheduler, nthreads=1, memory_limit=0, env=env, silence_logs=logging.WARNING)
+                   for env in slots]
+        await asyncio.gather(*(n.start() for n in nannies))
+        print(f"cluster: {len(nannies)} worker(s) joined {scheduler}: "
+              + "; ".join(env.get(WORKER_CPUS) and f"cores {env[WORKER_CPUS]}" or f"GPU {env['CUDA_VISIBLE_DEVICES']}"
+                          for env in slots), flush=True)
+        await asyncio.gather(*(n.finished() for n in nannies))
+
+    asyncio.run(run())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`scripts/cluster_worker.sh ADDRESS [--workers N]`: this machine's workers for a shared run_all."""
+    parser = argparse.ArgumentParser(prog="cluster_worker.sh", description=serve_workers.__doc__)
+    parser.add_argument("scheduler", help="the Dask scheduler's address, e.g. tcp://head-node:8786")
+    parser.add_argument("--workers", type=int, help="default: one per visible GPU, else 1 with every core")
+    args = parser.parse_args(argv)
+    try:
+        serve_workers(args.scheduler, args.workers)
+    except LabError as exc:
+        print(f"cluster_worker: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,142 @@
+"""run_all.sh --workers: the report's runs trained concurrently with Dask, one per device, resumable.
+
+The 2-worker runs here are real (smoke profile, real mini data, real TensorFlow training in Dask worker
+processes); what they check could fail: equal tables, a killed worker's run retried, nothing finished retrained.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lab_utils.errors import ConfigError
+from lab_utils.run.cluster import WORKER_CPUS, planned_runs, worker_slots
+from lab_utils.run.runner import NOTEBOOKS
+from lab_utils.training.claim import CLAIM_SUFFIX
+from lab_utils.training.records import RECORD_FILE
+
+from .helpers import ROOT, run_all, run_all_command
+
+
+def test_planned_runs_are_the_declared_runs_of_the_notebooks_each_once() -> None:
+    runs = planned_runs(NOTEBOOKS)
+    assert len(runs) == len(set(runs)) == 20
+    assert runs[:2] == [("mnist_mlp", None), ("mnist_cnn", None)]
+    assert ("cifar_vgg", "flip") in runs and planned_runs(["00_data_exploration", "05_results"]) == []
+
+
+def test_cpu_workers_split_the_cores_and_keep_the_sequential_thread_count() -> None:
+    slots = worker_slots(2, cores=[0, 1, 2, 3, 4], threads=5)
+    assert [s[WORKER_CPUS] for s in slots] == ["0,1,2", "3,4"]
+    assert {s["TF_NUM_INTRAOP_THREADS"] for s in slots} == {"5"}
+    assert all(s["CUDA_VISIBLE_DEVICES"] == "" for s in slots)
+
+
+def test_gpu_workers_get_one_gpu_each() -> None:
+    assert worker_slots(2, gpus=["0", "3", "5"]) == [{"CUDA_VISIBLE_DEVICES": "0"}, {"CUDA_VISIBLE_DEVICES": "3"}]
+
+
+@pytest.mark.parametrize("workers, kwargs, message", [
+    (3, {"cores": [0, 1]}, "--workers 3 but this machine has 2 CPU core(s): give --workers 2 or fewer"),
+    (2, {"gpus": ["0"]}, "--workers 2 but 1 GPU(s) visible"),
+    (0, {"cores": [0]}, "--workers 0: give at least 1"),
+])
+def test_impossible_worker_counts_are_refused(workers: int, kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        worker_slots(workers, **kwargs)
+
+
+def test_without_dask_workers_says_how_to_get_it_and_writes_nothing(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['distributed'] = None\n"
+            "from lab_utils.run.runner import main\n"
+            f"sys.exit(main({run_all_command(tmp_path, '--profile', 'smoke', '--workers', '2')[2:]!r}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "pip install -e '.[cluster]'" in result.stderr
+    assert not (tmp_path / "build").exists() and not (tmp_path / "runs").exists()
+
+
+def _records(runs: Path) -> dict[str, float]:
+    """Each finished run's folder name and record mtime: a retrained run gets a new mtime."""
+    return {p.parent.name: p.stat().st_mtime for p in runs.glob(f"*/{RECORD_FILE}")}
+
+
+def test_two_workers_give_the_same_tables_as_a_sequential_run(smoke: Path, mini: Path, tmp_path: Path) -> None:
+    """Notebooks 01 and 02 (MNIST table, Table I) with 2 workers vs the sequential smoke run: byte-identical."""
+    result = run_all(tmp_path, "--profile", "smoke", "--data-dir", str(mini), "--only", "01", "--only", "02",
+                     "--workers", "2", "--no-html")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "6 of the 6 runs these notebooks need are not in the run cache: training them on 2 local worker(s)" \
+        in result.stdout
+    workers = set(re.findall(r"^run_all:   trained .* \[\S+ pid (\d+)\]$", result.stdout, re.M))
+    assert len(workers) == 2, result.stdout  # both workers trained
+    tables = sorted(p.name for p in (tmp_path / "tables").iterdir())
+    assert tables and "mnist.csv" in tables and "table1.csv" in tables
+    for name in tables:
+        assert (tmp_path / "tables" / name).read_bytes() == (smoke / "tables" / name).read_bytes(), name
+    for record in (tmp_path / "runs").glob(f"*/{RECORD_FILE}"):
+        assert json.loads(record.read_text())["cpu_threads"] == os.cpu_count()
+
+
+def _start(out: Path, mini: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(run_all_command(out, "--profile", "smoke", "--data-dir", str(mini), "--only", "02",
+                                            "--workers", "2", "--train-only", *args),
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _wait_for(condition, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_killed_worker_is_retried_and_a_rerun_trains_nothing_twice(tmp_path: Path, mini: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = _start(tmp_path, mini)
+    _wait_for(lambda: any(runs.glob(f"*{CLAIM_SUFFIX}")) or proc.poll() is not None)
+    claim_file = next(runs.glob(f"*{CLAIM_SUFFIX}"))
+    victim = json.loads(claim_file.read_text())["pid"]
+    os.kill(victim, signal.SIGKILL)  # a worker dies mid-run
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stdout[-2000:] + stderr[-3000:]
+    trained = re.findall(r"^run_all:   trained (\w+):", stdout, re.M)
+    assert sorted(trained) == sorted(set(trained)) and len(trained) == 4  # each run once, the killed one retried
+    killed_run = claim_file.name[:-len(CLAIM_SUFFIX)]
+    assert json.loads((runs / killed_run / RECORD_FILE).read_text())  # finished by another worker process
+    assert f"pid {victim}]" not in stdout
+    assert not list(runs.glob(f"*{CLAIM_SUFFIX}"))
+
+    finished = _records(runs)
+    again = _start(tmp_path, mini)
+    stdout, stderr = again.communicate(timeout=600)
+    assert again.returncode == 0, stderr[-3000:]
+    assert "0 of the 4 runs these notebooks need are not in the run cache" in stdout
+    assert _records(runs) == finished
+
+
+def test_a_rerun_after_everything_was_killed_trains_only_the_unfinished_runs(tmp_path: Path, mini: Path) -> None:
+    runs = tmp_path / "runs"
+    proc = _start(tmp_path, mini)
+    _wait_for(lambda: (len(_records(runs)) >= 1 and any(runs.glob(f"*{CLAIM_SUFFIX}"))) or proc.poll() is not None)
+    os.killpg(proc.pid, signal.SIGKILL)  # run_all, the scheduler and both workers, mid-run
+    proc.communicate(timeout=60)
+    finished = _records(runs)
+    assert 1 <= len(finished) < 4 and list(runs.glob(f"*{CLAIM_SUFFIX}"))  # claims of dead workers left behind
+
+    again = _start(tmp_path, mini)
+    stdout, stderr = again.communicate(timeout=600)
+    assert again.returncode == 0, stdout[-2000:] + stderr[-3000:]
+    assert f"{4 - len(finished)} of the 4 runs these notebooks need are not in the run cache" in stdout
+    after = _records(runs)
+    assert len(after) == 4 and all(after[name] == mtime for name, mtime in finished.items())
+    assert not list(runs.glob(f"*{CLAIM_SUFFIX}"))

@@ -1,0 +1,34 @@
+"""The GPU settings (bf16 mixed precision, XLA, 8 steps per execution) rehearsed on a CPU under JAX.
+
+They are what `full` uses on a modern GPU, and no CI has one: here they must at least train with finite losses,
+save and reload exactly, and land within 2 points of float32 on the mini MNIST after 2 epochs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .helpers import ROOT
+
+
+def test_bf16_xla_and_8_steps_train_save_reload_and_match_float32(mini: Path) -> None:
+    script = ROOT / "tests" / "scripts" / "gpu_settings_rehearsal.py"
+    result = subprocess.run([sys.executable, str(script), str(mini), "2"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=900, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["backend"] == "jax"
+    fp32, bf16 = out["float32"], out["bfloat16"]
+    for run, mixed in ((fp32, False), (bf16, True)):
+        assert run["record"] == {"mixed_precision": mixed, "jit_compile": True, "steps_per_execution": 8}
+        assert len(run["losses"]) == 4 and all(math.isfinite(x) for x in run["losses"])
+        assert run["reloaded_from_cache"] and run["reload_max_difference"] < 1e-6
+        assert run["conv_kernel_dtype"] == "float32" and run["output_dtype"] == "float32"
+    assert fp32["conv_compute_dtype"] == "float32" and bf16["conv_compute_dtype"] == "bfloat16"
+    assert fp32["test_accuracy"] > 0.9  # it learned: 2 epochs of the MNIST CNN
+    assert abs(fp32["test_accuracy"] - bf16["test_accuracy"]) <= 0.02, (fp32["test_accuracy"], bf16["test_accuracy"])
