@@ -76,17 +76,3 @@ def test_only_the_retracing_false_alarm_is_dropped_from_tensorflows_python_log(c
         log.warning("5 out of the last 17 calls to <function f at 0x1> triggered tf.function retracing. ...")
         log.warning("`foo` is deprecated and will be removed in a future version")
     assert [r.getMessage() for r in caplog.records] == ["`foo` is deprecated and will be removed in a future version"]
-
-
-def test_the_jax_backend_leaves_the_notebooks_as_clean(tmp_path: Path, mini: Path) -> None:
-    """The same on JAX (CPU here), for the notebooks that load data and train: 00 and 01 under smoke."""
-    import os
-
-    from .helpers import run_all
-
-    result = run_all(tmp_path, "--profile", "smoke", "--data-dir", str(mini), "--only", "00", "--only", "01",
-                     "--no-html", env={**os.environ, "KERAS_BACKEND": "jax"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Keras backend jax" in result.stdout
-    for name in ("00_data_exploration", "01_mnist_cnn"):
-        test_executed_notebooks_have_no_stderr_and_no_warning_text(tmp_path, name)

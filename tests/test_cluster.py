@@ -69,23 +69,6 @@ def _records(runs: Path) -> dict[str, float]:
     return {p.parent.name: p.stat().st_mtime for p in runs.glob(f"*/{RECORD_FILE}")}
 
 
-def test_two_workers_give_the_same_tables_as_a_sequential_run(smoke: Path, mini: Path, tmp_path: Path) -> None:
-    """Notebooks 01 and 02 (MNIST table, Table I) with 2 workers vs the sequential smoke run: byte-identical."""
-    result = run_all(tmp_path, "--profile", "smoke", "--data-dir", str(mini), "--only", "01", "--only", "02",
-                     "--workers", "2", "--no-html")
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    assert "6 of the 6 runs these notebooks need are not in the run cache: training them on 2 local worker(s)" \
-        in result.stdout
-    workers = set(re.findall(r"^run_all:   trained .* \[\S+ pid (\d+)\]$", result.stdout, re.M))
-    assert len(workers) == 2, result.stdout  # both workers trained
-    tables = sorted(p.name for p in (tmp_path / "tables").iterdir())
-    assert tables and "mnist.csv" in tables and "table1.csv" in tables
-    for name in tables:
-        assert (tmp_path / "tables" / name).read_bytes() == (smoke / "tables" / name).read_bytes(), name
-    for record in (tmp_path / "runs").glob(f"*/{RECORD_FILE}"):
-        assert json.loads(record.read_text())["cpu_threads"] == os.cpu_count()
-
-
 def _start(out: Path, mini: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(run_all_command(out, "--profile", "smoke", "--data-dir", str(mini), "--only", "02",
                                             "--workers", "2", "--train-only", *args),
@@ -140,3 +123,54 @@ def test_a_rerun_after_everything_was_killed_trains_only_the_unfinished_runs(tmp
     after = _records(runs)
     assert len(after) == 4 and all(after[name] == mtime for name, mtime in finished.items())
     assert not list(runs.glob(f"*{CLAIM_SUFFIX}"))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_cluster_of_scheduler_and_worker_script_trains_into_the_shared_cache(tmp_path: Path, mini: Path) -> None:
+    """The multi-machine set-up on loopback: cluster_scheduler.sh, cluster_worker.sh, run_all.sh --scheduler."""
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    scheduler = subprocess.Popen(["bash", str(ROOT / "scripts" / "cluster_scheduler.sh"), "--host", "127.0.0.1",
+                                  "--port", address.rsplit(":", 1)[1]], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
+    worker = subprocess.Popen(["bash", str(ROOT / "scripts" / "cluster_worker.sh"), address, "--workers", "2"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        result = run_all(tmp_path, "--profile", "smoke", "--data-dir", str(mini), "--only", "01",
+                         "--scheduler", address, "--train-only")
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+        assert f"2 of the 2 runs these notebooks need are not in the run cache: training them on the cluster at " \
+               f"{address}" in result.stdout
+        assert len(_records(tmp_path / "runs")) == 2
+        assert "notebooks not run (--train-only)" in result.stdout and not list((tmp_path / "build").glob("*"))
+    finally:
+        outputs = []
+        for proc in (worker, scheduler):
+            os.killpg(proc.pid, signal.SIGTERM)
+            outputs.append(proc.communicate(timeout=60)[0])
+    assert "cluster: 2 worker(s) joined" in outputs[0]
+
+
+def test_slurm_jobs_get_their_size_from_dask_jobqueue_settings_and_one_task_thread() -> None:
+    import dask
+    from dask_jobqueue.slurm import SLURMJob
+
+    from lab_utils.run.cluster import slurm_job_options
+
+    with dask.config.set({"jobqueue.slurm.cores": None, "jobqueue.slurm.memory": None}):
+        with pytest.raises(ConfigError, match="jobqueue.yaml"):
+            slurm_job_options()
+    settings = {"jobqueue.slurm.cores": 8, "jobqueue.slurm.memory": "32GB",
+                "jobqueue.slurm.job-extra-directives": ["--gres=gpu:1"]}
+    with dask.config.set(settings):
+        script = SLURMJob(scheduler="tcp://127.0.0.1:8786", **slurm_job_options()).job_script()
+    assert "#SBATCH --cpus-per-task=8" in script and "#SBATCH --gres=gpu:1" in script
+    assert "--nthreads 1" in script and sys.executable in script
+    assert "export TF_NUM_INTRAOP_THREADS=8" in script and f"cd {ROOT}" in script

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _pip_requirements_from_pyproject(*, gpu: bool) -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = [req for name, group in project.get("optional-dependencies", {}).items()
-              if gpu or name != "gpu" for req in group]
+              if gpu or name != "gpu" for req in group if not req.startswith(f"{project['name']}[")]
     return {req.replace(" ", "") for req in [*project["dependencies"], *extras]}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -17,7 +18,8 @@ from lab_utils.report.tables import read_table
 
 from .helpers import ROOT, run_all, run_all_command
 
-TIMING_FIELDS = {"epoch_seconds", "created"}  # the only record fields allowed to differ between two runs
+# The only record fields allowed to differ between two runs: timings, and the cores a worker was pinned to.
+TIMING_FIELDS = {"epoch_seconds", "created", "device"}
 
 
 def complete_runs(runs: Path) -> dict[str, str]:
@@ -84,9 +86,10 @@ def assert_stopped(kernels: list[int]) -> None:
     assert not any(Path(f"/proc/{pid}").exists() for pid in kernels), "a kernel outlived run_all.sh"
 
 
-def test_sigint_mid_run_then_resume_reproduces_the_smoke_run_byte_for_byte(
+def test_sigint_mid_run_then_resume_on_two_workers_reproduces_the_sequential_smoke_run_byte_for_byte(
     smoke: Path, mini: Path, tmp_path: Path
 ) -> None:
+    """Interrupted sequentially, resumed with `--workers 2`: every table equals the uninterrupted sequential run's."""
     args = ("--profile", "smoke", "--data-dir", str(mini))
     rc, stderr, finished, kernels = interrupt(tmp_path, signal.SIGINT, *args, after_runs=5)
     assert rc == 130 and "interrupted in" in stderr
@@ -95,8 +98,12 @@ def test_sigint_mid_run_then_resume_reproduces_the_smoke_run_byte_for_byte(
     saved = complete_runs(tmp_path / "runs")
     assert finished <= set(saved)
 
-    result = run_all(tmp_path, *args)
+    result = run_all(tmp_path, *args, "--workers", "2")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{20 - len(saved)} of the 20 runs these notebooks need are not in the run cache: training them on 2 " \
+        "local worker(s)" in result.stdout
+    assert len(set(re.findall(r"^run_all:   trained .* \[\S+ pid (\d+)\]$", result.stdout, re.M))) == 2, \
+        result.stdout  # both workers trained
     resumed = complete_runs(tmp_path / "runs")
     assert all(resumed[name] == saved[name] for name in saved), "a finished run was trained again"
 

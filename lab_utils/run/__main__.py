@@ -1,4 +1,5 @@
-"""`python -m lab_utils.run`: run_all.sh's entry point.
+"""`python -m lab_utils.run [run_all options]` is run_all.sh; `python -m lab_utils.run worker ADDRESS` starts
+this machine's workers for a cluster (scripts/cluster_worker.sh).
 
 A `__main__` module, not runner.py itself: worker processes that Dask spawns re-import the parent's main module,
 except one named `__main__`, so they start without TensorFlow and take their thread and device settings first.
@@ -6,6 +7,11 @@ except one named `__main__`, so they start without TensorFlow and take their thr
 
 import sys
 
-from lab_utils.run.runner import main
+if sys.argv[1:2] == ["worker"]:
+    from lab_utils.run.cluster import main as worker_main
+
+    sys.exit(worker_main(sys.argv[2:]))
+
+from lab_utils.run.runner import main  # noqa: E402
 
 sys.exit(main())

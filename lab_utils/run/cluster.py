@@ -202,9 +202,44 @@ def local_cluster(slots: Sequence[dict[str, str]]) -> Any:
     return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.WARNING)
 
 
+def slurm_job_options() -> dict[str, Any]:
+    """dask-jobqueue settings for one Slurm job = one worker that trains one run at a time.
+
+    The job's size comes from dask-jobqueue's own settings (`jobqueue.slurm` in ~/.config/dask/jobqueue.yaml:
+    cores, memory, queue, walltime, job-extra-directives such as `--gres=gpu:1`), as on any cluster that already
+    uses it. The worker gets 1 task thread whatever `cores` says; its runs use all the job's cores.
+    """
+    import dask
+
+    cpus = dask.config.get("jobqueue.slurm.job-cpu", None) or dask.config.get("jobqueue.slurm.cores", None)
+    memory = dask.config.get("jobqueue.slurm.memory", None)
+    if not cpus or not memory:
+        raise ConfigError("--slurm needs the size of one job in dask-jobqueue's settings: put e.g. `jobqueue: "
+                          "{slurm: {cores: 8, memory: 32GB, walltime: '12:00:00', job-extra-directives: "
+                          "['--gres=gpu:1']}}` in ~/.config/dask/jobqueue.yaml")
+    from lab_utils.paths import PROJECT_ROOT
+
+    return {"cores": 1, "processes": 1, "job_cpu": int(cpus), "memory": memory, "python": sys.executable,
+            "job_script_prologue": [f"cd {PROJECT_ROOT}", f"export TF_NUM_INTRAOP_THREADS={int(cpus)}"]}
+
+
+def slurm_cluster(jobs: int) -> Any:
+    """A Dask cluster whose workers are `jobs` Slurm jobs (dask-jobqueue submits them with sbatch)."""
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError:
+        raise ConfigError(INSTALL_HINT.replace("--workers and --scheduler need Dask distributed",
+                                               "--slurm needs dask-jobqueue")) from None
+    _configure_dask()
+    cluster = SLURMCluster(**slurm_job_options())
+    cluster.scale(jobs=jobs)
+    return cluster
+
+
 def train_all(settings: LabSettings, runs: Sequence[tuple[str, str | None]], *, workers: int | None = None,
-              scheduler: str | None = None, report: Callable[[RunResult], None] = print) -> list[RunResult]:
-    """Train every run on the workers (a local cluster of `workers`, or the cluster at `scheduler`).
+              scheduler: str | None = None, slurm_jobs: int | None = None,
+              report: Callable[[RunResult], None] = print) -> list[RunResult]:
+    """Train every run on the workers: a local cluster of `workers`, the cluster at `scheduler`, or Slurm jobs.
 
     Returns the results in completion order; raises LabError naming the run that failed for good.
     """
@@ -217,7 +252,8 @@ def train_all(settings: LabSettings, runs: Sequence[tuple[str, str | None]], *, 
         _configure_dask()
         cluster, client = None, Client(scheduler, timeout="30s")
     else:
-        cluster = local_cluster(worker_slots(workers or 1, gpus=visible_gpus(), threads=cpu_threads()))
+        cluster = (slurm_cluster(slurm_jobs) if slurm_jobs else
+                   local_cluster(worker_slots(workers or 1, gpus=visible_gpus(), threads=cpu_threads())))
         client = Client(cluster)
     results = []
     try:

@@ -63,6 +63,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="like --workers, on an existing Dask cluster (e.g. tcp://head-node:8786) whose workers "
                              "were started with scripts/cluster_worker.sh; --runs-dir must be a folder they share")
+    parser.add_argument("--slurm", type=int, metavar="JOBS",
+                        help="like --workers, with JOBS Slurm jobs as the workers (dask-jobqueue; job size from "
+                             "~/.config/dask/jobqueue.yaml); --runs-dir must be on a shared file system")
     parser.add_argument("--train-only", action="store_true",
                         help="with --workers/--scheduler: train the runs into the run cache, run no notebook")
     return parser.parse_args(argv)
@@ -197,17 +200,19 @@ def _terminate_as_interrupt(signum: int, frame: object) -> None:
 
 def check_workers(args: argparse.Namespace) -> None:
     """Refuse worker options that cannot work, before anything is written."""
-    if args.workers is None and not args.scheduler:
+    chosen = [o for o in ("workers", "scheduler", "slurm") if getattr(args, o) is not None]
+    if not chosen:
         if args.train_only:
-            raise ConfigError("--train-only trains on workers: add --workers N (or --scheduler ADDRESS)")
+            raise ConfigError("--train-only trains on workers: add --workers N (or --scheduler / --slurm)")
         return
     from lab_utils.run.cluster import import_dask
 
-    if args.workers is not None and args.scheduler:
-        raise ConfigError("--workers and --scheduler exclude each other: --workers starts workers on this machine, "
-                          "--scheduler uses those of a running cluster")
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers {args.workers}: give at least 1")
+    if len(chosen) > 1:
+        raise ConfigError(f"--{' and --'.join(chosen)} exclude each other: --workers starts workers on this "
+                          "machine, --scheduler uses those of a running cluster, --slurm submits Slurm jobs")
+    for option in ("workers", "slurm"):
+        if getattr(args, option) is not None and getattr(args, option) < 1:
+            raise ConfigError(f"--{option} {getattr(args, option)}: give at least 1")
     if args.data_parallel:
         raise ConfigError("--data-parallel splits one run over every device, --workers gives each run its own: "
                           "choose one")
@@ -222,13 +227,14 @@ def train_first(args: argparse.Namespace, profile: str, notebooks: Sequence[str]
                            seed=args.seed, epochs=args.epochs)
     planned = planned_runs(notebooks)
     pending = pending_runs(settings, planned)
-    where = f"the cluster at {args.scheduler}" if args.scheduler else f"{args.workers} local worker(s)"
+    where = (f"the cluster at {args.scheduler}" if args.scheduler else f"{args.slurm} Slurm job(s)" if args.slurm
+             else f"{args.workers} local worker(s)")
     print(f"run_all: {len(pending)} of the {len(planned)} runs these notebooks need are not in the run cache: "
           f"training them on {where}", flush=True)
     if not pending:
         return
     t0 = time.perf_counter()
-    train_all(settings, pending, workers=args.workers, scheduler=args.scheduler,
+    train_all(settings, pending, workers=args.workers, scheduler=args.scheduler, slurm_jobs=args.slurm,
               report=lambda result: _report_run(result.line()))
     print(f"run_all: {len(pending)} run(s) trained in {time.perf_counter() - t0:.0f} s", flush=True)
 
@@ -266,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for stale in remove_stale_temporaries(folder):  # left by a run that was killed mid-write
             print(f"run_all: removed {stale.name}, left half-written by an interrupted run", flush=True)
     started = time.perf_counter()
-    if args.workers is not None or args.scheduler:
+    if args.workers is not None or args.scheduler or args.slurm:
         try:
             train_first(args, profile, notebooks)
         except KeyboardInterrupt:
