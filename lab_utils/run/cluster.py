@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from lab_utils.errors import ConfigError, LabError
-from lab_utils.training.experiments import NOTEBOOK_RUNS
+from lab_utils.training.experiments import LOADS_EVERY_RUN, NOTEBOOK_RUNS
 
 INSTALL_HINT = ("--workers and --scheduler need Dask distributed, the optional extra `cluster`: "
                 ".venv/bin/pip install -e '.[cluster]' (or pip install -e '.[cluster]' in your environment)")
@@ -62,7 +61,14 @@ class RunResult:
 
 
 def planned_runs(notebooks: Iterable[str]) -> list[tuple[str, str | None]]:
-    """The declared runs of the given notebooks (lab_utils.training.experiments.NOTEBOOK_RUNS), each once."""
+    """The declared runs of the given notebooks (lab_utils.training.experiments.NOTEBOOK_RUNS), each once.
+
+    A notebook that loads every run (05_results) needs them all. A notebook that reuses an earlier notebook's
+    run (04 compares with 02's) trains it itself if it is missing: select the earlier notebook too to train it here.
+    """
+    notebooks = list(notebooks)
+    if any(n in LOADS_EVERY_RUN for n in notebooks):
+        notebooks = list(NOTEBOOK_RUNS)
     runs: list[tuple[str, str | None]] = []
     for notebook in notebooks:
         for run in NOTEBOOK_RUNS[notebook]:
@@ -152,18 +158,60 @@ def _lab(settings: LabSettings) -> Any:
     return _LABS[settings]
 
 
-def train_task(settings: LabSettings, experiment: str, augmentation: str | None) -> RunResult:
-    """Train (or load) one run on this worker; runs inside the Dask worker process."""
-    import socket
-
+def train_in_this_process(settings: LabSettings, experiment: str, augmentation: str | None) -> dict[str, Any]:
+    """Train (or load) one run here and describe it: what `python -m lab_utils.run train-one` prints as JSON."""
     from lab_utils.run.progress import describe
     from lab_utils.training.runtime import cpu_threads
+    from lab_utils.training.train import train
 
-    pin_to_worker_cpus()
-    with contextlib.redirect_stdout(io.StringIO()):  # Lab's own "training …" line: the runner prints one
-        run = _lab(settings).run(experiment, augmentation)
-    return RunResult(experiment, augmentation, describe(run.record), run.cached,
-                     f"{socket.gethostname()} pid {os.getpid()}", cpu_threads())
+    lab = _lab(settings)
+    config = lab.config(experiment, augmentation)
+    run = train(config, lab.dataset(config.dataset), runs_root=lab.runs_dir, verbose=0)
+    return {"summary": describe(run.record), "cached": run.cached, "cpu_threads": cpu_threads()}
+
+
+def _die_with_parent() -> None:
+    """In the training process: be killed when the worker that started it dies (Linux), never left training."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def train_task(settings: LabSettings, experiment: str, augmentation: str | None) -> RunResult:
+    """Train (or load) one run on this worker, in a fresh Python process that it waits for.
+
+    A fresh process per run, because a run trained inside the long-lived Dask worker process did not reproduce:
+    the transfer models' test accuracy changed from worker to worker (ResNet50 + Adam, smoke: 8.33 % in a fresh
+    process, a notebook kernel or a thread, 9.33–14.00 % in Dask workers), while a fresh process gives the
+    sequential run's numbers bit for bit. It also frees each run's memory (GPU memory on a GPU) when it ends.
+    """
+    import json
+    import socket
+    import subprocess
+
+    pin_to_worker_cpus()  # the training process inherits the cores
+    payload = json.dumps({"settings": settings.__dict__, "experiment": experiment, "augmentation": augmentation})
+    done = subprocess.run([sys.executable, "-m", "lab_utils.run", "train-one", payload], capture_output=True,
+                          text=True, preexec_fn=_die_with_parent)
+    if done.returncode != 0:
+        raise RuntimeError(f"the training process exited with {done.returncode}: {done.stderr.strip()[-2000:]}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return RunResult(experiment, augmentation, out["summary"], out["cached"],
+                     f"{socket.gethostname()} pid {os.getpid()}", out["cpu_threads"])
+
+
+def train_one_main(payload: str) -> int:
+    """`python -m lab_utils.run train-one JSON`: the training process of train_task; prints one JSON line."""
+    import json
+
+    request = json.loads(payload)
+    with contextlib.redirect_stdout(sys.stderr):  # Lab's and Keras's own lines; stdout carries the result only
+        result = train_in_this_process(LabSettings(**request["settings"]), request["experiment"],
+                                       request["augmentation"])
+    print(json.dumps(result), flush=True)
+    return 0
 
 
 def _configure_dask() -> None:

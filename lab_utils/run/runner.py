@@ -244,6 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     # The one path rule: relative folders are taken from where the command was typed; the kernels inherit it.
     os.environ.setdefault("LAB_CALLER_DIR", os.getcwd())
+    # JAX grabs 75 % of every visible GPU when its client starts; the runner only asks which devices exist, and a
+    # notebook kernel or worker that shares its GPU needs that memory: allocate as needed (kernels inherit it).
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (`cmd &`)
     if args.data_parallel:

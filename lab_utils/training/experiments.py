@@ -83,6 +83,10 @@ NOTEBOOK_RUNS: dict[str, tuple[tuple[str, str | None], ...]] = {
 }
 
 
+# Notebooks that load every run of the report from the cache (and train whatever is missing first).
+LOADS_EVERY_RUN = ("05_results",)
+
+
 def get_experiment(name: str, augmentation: str | None = None) -> Experiment:
     """An experiment by name, optionally with an augmentation preset added (a separate cached run)."""
     try:
