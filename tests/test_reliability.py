@@ -114,7 +114,7 @@ def test_sigint_mid_run_then_resume_on_two_workers_reproduces_the_sequential_smo
     for name in tables:
         assert (tmp_path / "tables" / name).read_bytes() == (smoke / "tables" / name).read_bytes(), name
     reference = complete_runs(smoke / "runs")
-    assert len(resumed) == 5 and set(resumed) <= set(reference)
+    assert len(resumed) >= 5 and set(resumed) <= set(reference)  # 03 also trains 02's VGG + BN to compare with
     for name, text in resumed.items():
         ours, theirs = json.loads(text), json.loads(reference[name])
         assert ours["deterministic"] is True
