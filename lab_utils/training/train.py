@@ -157,12 +157,14 @@ def train(
     def cached() -> RunRecord | None:
         return load_record(folder, key) if use_cache else None
 
-    if cached() is not None:
-        return _load(config, data, folder, cached())
+    record = cached()
+    if record is not None:
+        return _load(config, data, folder, record)
     # Another process (a worker elsewhere, a notebook) may be training this very run: wait for it, then load.
     with claim.claimed(folder, done=lambda: cached() is not None, on_wait=_say_waiting(config)) as must_train:
-        if not must_train:
-            return _load(config, data, folder, cached())
+        record = None if must_train else cached()
+        if record is not None:
+            return _load(config, data, folder, record)
         return _train_and_save(config, data, key, folder, verbose, callbacks, data_parallel)
 
 
