@@ -32,3 +32,30 @@ def test_bf16_xla_and_8_steps_train_save_reload_and_match_float32(mini: Path) ->
     assert fp32["conv_compute_dtype"] == "float32" and bf16["conv_compute_dtype"] == "bfloat16"
     assert fp32["test_accuracy"] > 0.9  # it learned: 2 epochs of the MNIST CNN
     assert abs(fp32["test_accuracy"] - bf16["test_accuracy"]) <= 0.02, (fp32["test_accuracy"], bf16["test_accuracy"])
+
+
+AUGMENTED_MODELS_COMPILE = """
+import json, numpy as np
+from lab_utils.data.datasets import Dataset
+from lab_utils.training.experiments import get_experiment
+from lab_utils.training.train import build_and_compile
+out = {}
+x = np.zeros((8, 32, 32, 3), np.uint8); y = np.zeros(8, np.int64)
+data = Dataset(name="cifar10", class_names=tuple("0123456789"), x_train=x, y_train=y, x_val=x, y_val=y,
+               x_test=x, y_test=y, source="zeros")
+for preset in ("flip_shift", "flip_rotate", "flip"):
+    model, execution = build_and_compile(get_experiment("cifar_vgg", preset).config, data, pretrained=False)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    out[preset] = [execution.jit_compile, bool(model.jit_compile)]
+print(json.dumps(out))
+"""
+
+
+def test_augmented_models_train_with_xla_under_jax() -> None:
+    # RandomTranslation/RandomRotation declare themselves unjittable for every backend, which made Keras train
+    # the whole augmented model op by op under JAX; their JAX code compiles (lab_utils.data.augment).
+    result = subprocess.run([sys.executable, "-c", AUGMENTED_MODELS_COMPILE], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "flip_shift": [True, True], "flip_rotate": [True, True], "flip": [True, True]}

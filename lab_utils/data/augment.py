@@ -98,7 +98,21 @@ def build_augmentation(
         item.layer(**item.kwargs, seed=None if seed is None else seed + i, name=f"{name}_{item.suffix}")
         for i, item in enumerate(spec.layers)
     ]
+    for layer in layers:
+        _allow_xla_on_jax(layer)
     return keras.Sequential(layers, name=name)
+
+
+def _allow_xla_on_jax(layer: keras.layers.Layer) -> None:
+    """Let a model holding this layer compile with XLA under JAX, where the layer's ops are plain jax.numpy.
+
+    RandomTranslation and RandomRotation set `supports_jit = False` for every backend (TensorFlow's
+    ImageProjectiveTransformV3 has no XLA kernel), and one such layer makes Keras train the *whole* model
+    without `jax.jit`: op by op, on a GPU 10-100× slower. Their JAX code (`jax.scipy.ndimage.map_coordinates`)
+    compiles fine. TensorFlow keeps Keras's choice.
+    """
+    if keras.backend.backend() == "jax":
+        layer.supports_jit = True
 
 
 def augment_examples(image: np.ndarray, preset: str, n: int = 8, *, seed: int = 0) -> np.ndarray:

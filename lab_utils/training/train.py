@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,7 +97,11 @@ class Execution:
 
 
 def compile_model(model: keras.Model, config: RunConfig, execution: Execution | None = None) -> Execution:
-    """Compile for integer labels with cross-entropy and accuracy; returns the execution choices used."""
+    """Compile for integer labels with cross-entropy and accuracy; returns the execution choices used.
+
+    Keras silently drops XLA for a model holding a layer that says it cannot be compiled (it warns once): the
+    returned choices, and so the run record, say what Keras actually does.
+    """
     execution = execution or Execution.for_config(config)
     model.compile(
         optimizer=make_optimizer(config),
@@ -104,7 +110,7 @@ def compile_model(model: keras.Model, config: RunConfig, execution: Execution | 
         jit_compile=execution.jit_compile,
         steps_per_execution=execution.steps_per_execution,
     )
-    return execution
+    return dataclasses.replace(execution, jit_compile=bool(model.jit_compile))
 
 
 def build_and_compile(
