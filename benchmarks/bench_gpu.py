@@ -27,10 +27,10 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from benchmarks.pipelines import CASES as CPU_CASES, Case, KerasProject, random_data
+from benchmarks.pipelines import CASES as CPU_CASES
+from benchmarks.pipelines import Case, KerasProject, add_common_options, project_overrides, random_data
 
 REPORT_IMAGES = 40_000  # the seed's CIFAR-10 training split (50,000 minus a 10,000-image validation set)
 
@@ -66,13 +66,18 @@ def data_placement(fit_args: dict[str, Any]) -> str:
     devices = getattr(x, "devices", None)
     if callable(devices):
         return "device" if any(d.platform != "cpu" for d in devices()) else "host (jax, cpu)"
+    if hasattr(x, "element_spec"):
+        return "tf.data"
     return "host" if hasattr(x, "shape") else type(x).__name__
 
 
-def time_case(case: GpuCase, images: int, epochs: int) -> dict[str, Any]:
-    """Build the case's model on `images` random images, compile it with one epoch, then time `epochs` epochs."""
+def time_case(case: GpuCase, images: int, epochs: int, **overrides: Any) -> dict[str, Any]:
+    """Build the case's model on `images` random images, compile it with one epoch, then time `epochs` epochs.
+
+    `overrides` are RunConfig fields a caller sets on top of the case's (e.g. steps_per_execution).
+    """
     x, y = random_data(case.case, images)
-    project = KerasProject(case.case, x, y, **case.overrides)
+    project = KerasProject(case.case, x, y, **{**case.overrides, **overrides})
     started = time.perf_counter()
     project.epoch()  # compiles: not timed
     first = time.perf_counter() - started
@@ -125,9 +130,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=REPORT_IMAGES, help="random training images per epoch")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per case, after one untimed")
-    parser.add_argument("--only", action="append", choices=sorted(CASES), help="run only this case (repeatable)")
-    parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--tiny", action="store_true", help="256 images, 1 timed epoch: checks everything works")
+    add_common_options(parser, CASES, tiny="256 images, 1 timed epoch: checks everything works")
     args = parser.parse_args(argv)
     if args.tiny:
         args.images, args.epochs = 256, 1
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {"device": device(), "images": args.images, "epochs": args.epochs, "tiny": args.tiny, "cases": {}}
     for name in args.only or list(CASES):
         print(f"{name}: {CASES[name].case.description} ...", file=sys.stderr, flush=True)
-        result["cases"][name] = time_case(CASES[name], args.images, args.epochs)
+        result["cases"][name] = time_case(CASES[name], args.images, args.epochs, **project_overrides(args))
         result["seconds"] = round(time.time() - started, 1)
         if args.json:  # after every case: a run stopped by a time limit keeps what it measured
             from lab_utils.atomic import atomic_write_text

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.flops import numpy_matmul_gflops
-from benchmarks.pipelines import CASES, PIPELINES
+from benchmarks.pipelines import CASES, PIPELINES, add_common_options, project_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"steps": 2, "repeats": 1, "warmup_epochs": 1, "matmul_n": 512, "matmul_repeats": 1}
@@ -234,13 +234,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds per pipeline (median, min, max)")
     parser.add_argument("--steps", type=int, default=40, help="training steps (batches of 64) per timed epoch")
     parser.add_argument("--warmup", type=int, default=1, help="untimed epochs before timing")
-    parser.add_argument("--only", action="append", choices=sorted(CASES), help="run only this case (repeatable)")
-    parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--tiny", action="store_true", help="seconds-long run that only checks everything works")
-    parser.add_argument("--steps-per-execution", type=int,
-                        help="override the project's per-device choice (RunConfig.steps_per_execution)")
+    add_common_options(parser, CASES, tiny="seconds-long run that only checks everything works")
     args = parser.parse_args(argv)
-    overrides = {} if args.steps_per_execution is None else {"steps_per_execution": args.steps_per_execution}
+    overrides = project_overrides(args)
     settings = Settings(steps=args.steps, repeats=args.repeats, warmup_epochs=args.warmup, matmul_n=4096,
                         matmul_repeats=5, project_overrides=overrides)
     if args.tiny:

@@ -15,10 +15,13 @@ A worker reads one JSON request per line on stdin and answers one JSON line on t
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,6 +68,20 @@ def random_data(case: Case, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     """n random uint8 images and integer labels: speed does not depend on the pixels."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, (n, *case.shape), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int64)
+
+
+def add_common_options(parser: argparse.ArgumentParser, cases: Iterable[str], tiny: str) -> None:
+    """The options both benchmarks take: which cases, where the JSON goes, a tiny run, a steps-per-call override."""
+    parser.add_argument("--only", action="append", choices=sorted(cases), help="run only this case (repeatable)")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--tiny", action="store_true", help=tiny)
+    parser.add_argument("--steps-per-execution", type=int,
+                        help="override the project's per-device choice (RunConfig.steps_per_execution)")
+
+
+def project_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The RunConfig fields the command line overrides for the project's pipeline."""
+    return {} if args.steps_per_execution is None else {"steps_per_execution": args.steps_per_execution}
 
 
 class KerasProject:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sourced by run_all.sh and run_tests.sh: makes sure .venv exists and matches pyproject.toml, and that the
-# system tools the project calls are present. Idempotent and quiet when nothing needs doing.
+# Sourced by run_all.sh and run_tests.sh: makes sure .venv exists and matches pyproject.toml (or, with
+# LAB_PYTHON=/path/to/python, that an environment you manage can run the project), and that the system tools the
+# project calls are present. Idempotent and quiet when nothing needs doing.
 set -euo pipefail
 LAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LAB_VENV="$LAB_ROOT/.venv"
@@ -31,7 +32,18 @@ if [ -n "${LAB_BOOTSTRAP_DRY_RUN:-}" ]; then  # for tests: say what would be ins
 fi
 _want="$( (cat "$LAB_ROOT/pyproject.toml" "$LAB_ROOT/scripts/bootstrap.sh"; echo "$LAB_DEVICE") | sha256sum | cut -d' ' -f1)"
 
-if [ ! -x "$LAB_PY" ] || [ "$(cat "$_stamp" 2>/dev/null || true)" != "$_want" ]; then
+if [ -n "${LAB_PYTHON:-}" ]; then
+  # An environment someone else manages (conda, a cluster's module, a GPU machine without internet): used as it
+  # is, nothing installed; the project comes from this checkout.
+  LAB_PY="$LAB_PYTHON"
+  export PYTHONPATH="$LAB_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+  if ! _missing="$("$LAB_PY" -c 'import keras, papermill, lab_utils' 2>&1)"; then
+    echo "bootstrap: LAB_PYTHON=$LAB_PYTHON cannot run the project (${_missing##*$'\n'}). Install its dependencies" \
+         "into that environment (pip install -e '$LAB_ROOT[test]', or conda env create -f environment.yml), or" \
+         "unset LAB_PYTHON to let this script set up $LAB_VENV." >&2
+    exit 2
+  fi
+elif [ ! -x "$LAB_PY" ] || [ "$(cat "$_stamp" 2>/dev/null || true)" != "$_want" ]; then
   echo "bootstrap: installing the project for $LAB_DEVICE into $LAB_VENV (first run, or pyproject.toml changed)..." >&2
   python3 -m venv "$LAB_VENV"
   "$LAB_PY" -m pip install -q --upgrade pip
@@ -52,14 +64,14 @@ if ! command -v dot >/dev/null 2>&1; then
   fi
 fi
 # The Jupyter kernel the notebooks name in their metadata (papermill and JupyterLab both look it up), installed
-# inside the venv. Checked with grep, so it costs nothing once registered with this venv's Python.
+# inside the environment. Checked with grep, so it costs nothing once registered with this Python.
 LAB_KERNEL="cnn-lab"
 LAB_KERNEL_DISPLAY="Python 3 (cnn-lab: Keras + TensorFlow)"
-_kernel_json="$LAB_VENV/share/jupyter/kernels/$LAB_KERNEL/kernel.json"
+_kernel_json="$("$LAB_PY" -c 'import sys; print(sys.prefix)')/share/jupyter/kernels/$LAB_KERNEL/kernel.json"
 # Its env keeps TensorFlow's C++ INFO and WARNING lines out of JupyterLab, however JupyterLab was started.
 if ! grep -qF "\"$LAB_PY\"" "$_kernel_json" 2>/dev/null || ! grep -qF "\"$LAB_KERNEL_DISPLAY\"" "$_kernel_json" \
    || ! grep -qF '"TF_CPP_MIN_LOG_LEVEL": "2"' "$_kernel_json"; then
-  echo "bootstrap: registering the Jupyter kernel '$LAB_KERNEL' in $LAB_VENV..." >&2
+  echo "bootstrap: registering the Jupyter kernel '$LAB_KERNEL' in ${_kernel_json%/kernels/*}..." >&2
   "$LAB_PY" -m ipykernel install --sys-prefix --name "$LAB_KERNEL" --display-name "$LAB_KERNEL_DISPLAY" \
     --env TF_CPP_MIN_LOG_LEVEL 2 >/dev/null
 fi

@@ -95,3 +95,26 @@ def test_tiny_benchmark_covers_every_model_and_pipeline(tmp_path: Path) -> None:
                 assert case["ratios"][f"project/{pipeline}"] == pytest.approx(project / summary["median"], rel=1e-2)
     assert {t["target"].split(":")[0] for t in result["targets"]} == {"vgg_bn_aug", "vgg_bn", "mnist_cnn"}
     assert "| vgg_bn_aug | seed |" in done.stdout
+
+
+def test_epoch_benchmark_reports_seconds_per_report_epoch_and_checks_the_gpu_targets(tmp_path: Path) -> None:
+    # benchmarks/bench_gpu.py is what a GPU machine runs (README: H200 numbers); here it must run on any device,
+    # with the overrides of a case (batch 512, bf16) applied and the targets judged on the scaled epoch.
+    out = tmp_path / "bench_gpu.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_gpu", "--tiny", "--only", "mnist_cnn", "--only",
+         "vgg_bn_aug_b512_bf16", "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["images"] == 256 and result["epochs"] == 1 and set(result["cases"]) == {
+        "mnist_cnn", "vgg_bn_aug_b512_bf16"}
+    fast = result["cases"]["vgg_bn_aug_b512_bf16"]
+    assert fast["batch_size"] == 512 and fast["execution"]["mixed_precision"] is True
+    assert fast["data"] == "tf.data" if result["device"]["backend"] == "tensorflow" else fast["data"] in (
+        "host", "device")
+    for name, case in result["cases"].items():
+        assert case["median_s"] > 0 and len(case["epoch_s"]) == 1, name
+        assert case["s_per_40000_images"] == pytest.approx(case["median_s"] * 40_000 / 256, rel=1e-2)
+    assert fast["target_s"] == 0.15 and fast["target_met"] == (fast["s_per_40000_images"] <= 0.15)
+    assert result["cases"]["mnist_cnn"]["target_met"] is None
+    assert "| vgg_bn_aug_b512_bf16 | 512 | True |" in done.stdout

@@ -1,10 +1,12 @@
 """The GPU machine without a GPU: bootstrap picks the CUDA builds when a driver lists a GPU, and `full` never
-falls back to the CPU silently. A fake `nvidia-smi` on PATH stands in for the driver; bootstrap runs dry."""
+falls back to the CPU silently. A fake `nvidia-smi` on PATH stands in for the driver; bootstrap runs dry.
+LAB_PYTHON: an environment someone else manages (conda, a cluster, an offline GPU machine), used as it is."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,23 @@ def test_allow_cpu_runs_full_anyway_and_says_on_which_device(tmp_path: Path, min
     assert result.returncode == 0, result.stderr[-2000:]
     assert "run_all: every run uses CPU" in result.stdout
     assert (tmp_path / "build" / "00_data_exploration.ipynb").is_file()
+
+
+def test_lab_python_uses_an_environment_as_it_is(tmp_path: Path) -> None:
+    # The venv's own interpreter, named as LAB_PYTHON (the kernel is already registered with it): nothing installed.
+    environment = {**os.environ, "LAB_PYTHON": str(ROOT / ".venv" / "bin" / "python")}
+    result = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--help"], cwd=tmp_path, capture_output=True,
+                            text=True, env=environment, timeout=120)
+    assert result.returncode == 0 and "usage: run_all.sh" in result.stdout, result.stderr
+    assert "bootstrap:" not in result.stderr
+
+
+def test_lab_python_that_cannot_run_the_project_is_refused_with_the_fix(tmp_path: Path) -> None:
+    bare = tmp_path / "python"  # an interpreter that sees no site-packages: no Keras, no papermill
+    bare.write_text(f"#!/bin/sh\nexec {sys.executable} -I -S \"$@\"\n")
+    bare.chmod(0o755)
+    result = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--help"], cwd=tmp_path, capture_output=True,
+                            text=True, env={**os.environ, "LAB_PYTHON": str(bare)}, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "cannot run the project (ModuleNotFoundError: No module named" in result.stderr
+    assert "pip install -e" in result.stderr and "unset LAB_PYTHON" in result.stderr
