@@ -43,7 +43,7 @@ out = {}
 x = np.zeros((8, 32, 32, 3), np.uint8); y = np.zeros(8, np.int64)
 data = Dataset(name="cifar10", class_names=tuple("0123456789"), x_train=x, y_train=y, x_val=x, y_val=y,
                x_test=x, y_test=y, source="zeros")
-for preset in ("flip_shift", "flip_rotate", "flip"):
+for preset in ("flip_shift", "flip_rotate"):  # RandomTranslation, RandomRotation
     model, execution = build_and_compile(get_experiment("cifar_vgg", preset).config, data, pretrained=False)
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)
     out[preset] = [execution.jit_compile, bool(model.jit_compile)]
@@ -57,5 +57,4 @@ def test_augmented_models_train_with_xla_under_jax() -> None:
     result = subprocess.run([sys.executable, "-c", AUGMENTED_MODELS_COMPILE], cwd=ROOT, capture_output=True,
                             text=True, timeout=600, env={**os.environ, "KERAS_BACKEND": "jax"})
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
-        "flip_shift": [True, True], "flip_rotate": [True, True], "flip": [True, True]}
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"flip_shift": [True, True], "flip_rotate": [True, True]}

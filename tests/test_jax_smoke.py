@@ -3,9 +3,11 @@
 GPU machines run the report on JAX (no TensorFlow there); this keeps the notebooks, figures and tables working on
 that backend (here on the CPU), with notebooks as clean as on TensorFlow, and the runs trained by Dask workers.
 
-Compiling dominates 1-epoch runs on JAX: the whole sequential JAX smoke took 561 s on this 2-core CPU, more than
-CI's budget leaves. CI runs notebooks 00-02 (the MNIST table, Table I, figures 1-5 and 7-9) with `--workers 2`;
-`LAB_FULL_JAX_SMOKE=1 ./run_tests.sh tests/test_jax_smoke.py` runs all six and checks every figure and table.
+JAX on this 2-core CPU is slow for the transfer models (XLA:CPU convolutions: VGG19 with a frozen base takes 15 s
+per 480-image epoch once compiled): the whole JAX smoke took 561 s sequentially and 820 s with `--workers 2`
+(20 runs in 649 s), more than CI's 25 minutes leave beside the rest. CI runs notebooks 00-02 (the MNIST table,
+Table I, figures 1-5 and 7-9) with `--workers 2`; `LAB_FULL_JAX_SMOKE=1 ./run_tests.sh tests/test_jax_smoke.py`
+runs all six and checks every figure and table.
 """
 
 from __future__ import annotations
