@@ -35,16 +35,17 @@ def test_bf16_xla_and_8_steps_train_save_reload_and_match_float32(mini: Path) ->
 
 
 AUGMENTED_MODELS_COMPILE = """
-import json, numpy as np
-from lab_utils.data.datasets import Dataset
-from lab_utils.training.experiments import get_experiment
-from lab_utils.training.train import build_and_compile
+import json, keras, numpy as np
+from lab_utils.data.augment import build_augmentation
+from lab_utils.training.config import RunConfig
+from lab_utils.training.train import compile_model
 out = {}
-x = np.zeros((8, 32, 32, 3), np.uint8); y = np.zeros(8, np.int64)
-data = Dataset(name="cifar10", class_names=tuple("0123456789"), x_train=x, y_train=y, x_val=x, y_val=y,
-               x_test=x, y_test=y, source="zeros")
+x = np.zeros((8, 16, 16, 3), np.uint8); y = np.zeros(8, np.int64)
 for preset in ("flip_shift", "flip_rotate"):  # RandomTranslation, RandomRotation
-    model, execution = build_and_compile(get_experiment("cifar_vgg", preset).config, data, pretrained=False)
+    inputs = keras.Input((16, 16, 3))
+    hidden = keras.layers.Conv2D(4, 3)(build_augmentation(preset, seed=0)(keras.layers.Rescaling(1 / 255)(inputs)))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(hidden)))
+    execution = compile_model(model, RunConfig(experiment="tiny", dataset="cifar10", architecture="simple_cnn"))
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)
     out[preset] = [execution.jit_compile, bool(model.jit_compile)]
 print(json.dumps(out))

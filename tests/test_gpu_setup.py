@@ -82,15 +82,6 @@ def test_allow_cpu_runs_full_anyway_and_says_on_which_device(tmp_path: Path, min
     assert (tmp_path / "build" / "00_data_exploration.ipynb").is_file()
 
 
-def test_lab_python_uses_an_environment_as_it_is(tmp_path: Path) -> None:
-    # The venv's own interpreter, named as LAB_PYTHON (the kernel is already registered with it): nothing installed.
-    environment = {**os.environ, "LAB_PYTHON": str(ROOT / ".venv" / "bin" / "python")}
-    result = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--help"], cwd=tmp_path, capture_output=True,
-                            text=True, env=environment, timeout=120)
-    assert result.returncode == 0 and "usage: run_all.sh" in result.stdout, result.stderr
-    assert "bootstrap:" not in result.stderr
-
-
 def test_lab_python_that_cannot_run_the_project_is_refused_with_the_fix(tmp_path: Path) -> None:
     bare = tmp_path / "python"  # an interpreter that sees no site-packages: no Keras, no papermill
     bare.write_text(f"#!/bin/sh\nexec {sys.executable} -I -S \"$@\"\n")
