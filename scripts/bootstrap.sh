@@ -32,6 +32,7 @@ if [ -n "${LAB_BOOTSTRAP_DRY_RUN:-}" ]; then  # for tests: say what would be ins
 fi
 _want="$( (cat "$LAB_ROOT/pyproject.toml" "$LAB_ROOT/scripts/bootstrap.sh"; echo "$LAB_DEVICE") | sha256sum | cut -d' ' -f1)"
 
+_prefix="$LAB_VENV"  # where the Jupyter kernel is registered
 if [ -n "${LAB_PYTHON:-}" ]; then
   # An environment someone else manages (conda, a cluster's module, a GPU machine without internet): used as it
   # is, nothing installed; the project comes from this checkout.
@@ -43,6 +44,7 @@ if [ -n "${LAB_PYTHON:-}" ]; then
          "unset LAB_PYTHON to let this script set up $LAB_VENV." >&2
     exit 2
   fi
+  _prefix="$("$LAB_PY" -c 'import sys; print(sys.prefix)')"
 elif [ ! -x "$LAB_PY" ] || [ "$(cat "$_stamp" 2>/dev/null || true)" != "$_want" ]; then
   echo "bootstrap: installing the project for $LAB_DEVICE into $LAB_VENV (first run, or pyproject.toml changed)..." >&2
   python3 -m venv "$LAB_VENV"
@@ -67,11 +69,11 @@ fi
 # inside the environment. Checked with grep, so it costs nothing once registered with this Python.
 LAB_KERNEL="cnn-lab"
 LAB_KERNEL_DISPLAY="Python 3 (cnn-lab: Keras + TensorFlow)"
-_kernel_json="$("$LAB_PY" -c 'import sys; print(sys.prefix)')/share/jupyter/kernels/$LAB_KERNEL/kernel.json"
+_kernel_json="$_prefix/share/jupyter/kernels/$LAB_KERNEL/kernel.json"
 # Its env keeps TensorFlow's C++ INFO and WARNING lines out of JupyterLab, however JupyterLab was started.
 if ! grep -qF "\"$LAB_PY\"" "$_kernel_json" 2>/dev/null || ! grep -qF "\"$LAB_KERNEL_DISPLAY\"" "$_kernel_json" \
    || ! grep -qF '"TF_CPP_MIN_LOG_LEVEL": "2"' "$_kernel_json"; then
-  echo "bootstrap: registering the Jupyter kernel '$LAB_KERNEL' in ${_kernel_json%/kernels/*}..." >&2
+  echo "bootstrap: registering the Jupyter kernel '$LAB_KERNEL' in $_prefix..." >&2
   "$LAB_PY" -m ipykernel install --sys-prefix --name "$LAB_KERNEL" --display-name "$LAB_KERNEL_DISPLAY" \
     --env TF_CPP_MIN_LOG_LEVEL 2 >/dev/null
 fi
