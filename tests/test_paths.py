@@ -65,3 +65,29 @@ def test_run_all_takes_relative_options_and_variables_from_where_it_was_typed(tm
     assert result.returncode == 0, result.stderr[-2000:]
     assert (shell_dir / "figs" / "fig01_mnist_samples.png").is_file()
     assert (shell_dir / "build" / "00_data_exploration.ipynb").is_file()
+
+
+def test_installed_outside_a_checkout_outputs_go_under_the_current_directory(tmp_path: Path, monkeypatch) -> None:
+    """A wheel install puts lab_utils in site-packages: runs and figures must land where the user works."""
+    monkeypatch.setattr(paths, "CHECKOUT_ROOT", None)
+    for name in ("LAB_HOME", "LAB_CALLER_DIR", "LAB_RUNS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert paths.output_dir("figures") == tmp_path / "figures" and paths.runs_dir() == tmp_path / "runs"
+    assert paths.resolve("data") == tmp_path / "data"
+    monkeypatch.setenv("LAB_HOME", "~/lab")
+    assert paths.output_dir("tables") == Path("~/lab/tables").expanduser() and paths.runs_dir().parent.name == "lab"
+
+
+def test_a_checkout_is_recognised_and_keeps_the_project_root(monkeypatch) -> None:
+    monkeypatch.delenv("LAB_HOME", raising=False)
+    assert paths.CHECKOUT_ROOT == ROOT.resolve() and paths.output_dir("build") == ROOT.resolve() / "build"
+    assert not paths._is_checkout(Path(papermill.__file__).parent.parent)  # site-packages is not one
+
+
+def test_shown_paths_are_relative_to_the_caller_and_urls_are_left_alone(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("LAB_CALLER_DIR", str(tmp_path / "here"))
+    assert paths.display_path(tmp_path / "here" / "figures" / "a.png") == "figures/a.png"
+    assert paths.display_path(tmp_path / "data") == "../data"
+    text = f"mnist from {tmp_path}/data/mnist (Keras cache of https://example.org/a/b.npz), 600 images/s"
+    assert paths.display_text(text) == "mnist from ../data/mnist (Keras cache of https://example.org/a/b.npz), 600 images/s"

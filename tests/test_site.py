@@ -224,3 +224,23 @@ def test_run_all_writes_the_site_of_every_notebook(smoke: Path) -> None:
     assert (site / "index.html").is_file()
     assert all((site / f"{name}.html").is_file() for name in NOTEBOOKS)
     assert len(list((site / "figures").glob("*.png"))) == 12
+
+
+def test_pages_and_tables_show_paths_relative_to_where_the_command_ran(tmp_path: Path, monkeypatch) -> None:
+    """papermill's injected parameters and a table footer naming the data folder carry absolute paths; the
+    published site must not (a teacher would share their home folder's layout)."""
+    build, figures, tables = make_build(tmp_path)
+    caller = tmp_path / "work"
+    caller.mkdir()
+    monkeypatch.setenv("LAB_CALLER_DIR", str(caller))
+    monkeypatch.setattr(site, "SOURCES_DIR", tmp_path / "sources")
+    notebook = nbformat.read(build / "00_data_exploration.ipynb", as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        f'figures_dir = "{caller}/figs"', execution_count=2,
+        outputs=[nbformat.v4.new_output("stream", name="stdout", text=f"read {tmp_path}/data/mnist\n")]))
+    nbformat.write(notebook, build / "00_data_exploration.ipynb")
+    (tables / "mnist.md").write_text(f"MNIST\n\n| a |\n|---|\n| 1 |\n\ndata: mnist from {tmp_path}/data/mnist\n")
+    out = site.write_site(build, NOTEBOOKS, figures_dir=figures, tables_dir=tables)
+    page, index = (out / "00_data_exploration.html").read_text(), (out / "index.html").read_text()
+    assert str(tmp_path) not in page and str(tmp_path) not in index
+    assert "figs" in page and "../data/mnist" in page and "../data/mnist" in index

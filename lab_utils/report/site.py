@@ -9,6 +9,7 @@ comes from the network except MathJax: without it (offline) a formula reads as i
 
 from __future__ import annotations
 
+import copy
 import html
 import logging
 import re
@@ -22,7 +23,7 @@ import nbformat
 
 from lab_utils.atomic import atomic_dir
 from lab_utils.report.outputs import FIGURES, TABLES, Output
-from lab_utils.paths import PROJECT_ROOT
+from lab_utils.paths import PROJECT_ROOT, display_text
 
 if TYPE_CHECKING:
     from nbconvert import HTMLExporter
@@ -156,10 +157,27 @@ def page_exporter() -> HTMLExporter:
                         extra_loaders=[DictLoader({"lab_site.html.j2": PAGE_TEMPLATE})])
 
 
+def without_absolute_paths(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy whose code, text outputs and error messages show paths relative to where the command ran
+    (papermill's injected parameters and printed data folders would otherwise publish the author's layout)."""
+    notebook = copy.deepcopy(notebook)
+    for cell in notebook.cells:
+        cell.source = display_text(cell.source)
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output.text = display_text(output.text)
+            for kind in ("text/plain", "text/markdown", "text/html"):
+                if kind in output.get("data", {}):
+                    output.data[kind] = display_text(output.data[kind])
+            if "traceback" in output:
+                output.traceback = [display_text(line) for line in output.traceback]
+    return notebook
+
+
 def export_page(exporter: HTMLExporter, notebook: nbformat.NotebookNode, entry: Entry, nav: str) -> str:
     """One executed notebook as a page, titled as in the index, with the navigation bar at top and bottom."""
     resources = {"metadata": {"name": _plain(entry.title)}, "site_nav": nav, "site_css": NAV_CSS}
-    body, _ = exporter.from_notebook_node(notebook, resources=resources)
+    body, _ = exporter.from_notebook_node(without_absolute_paths(notebook), resources=resources)
     return body
 
 
@@ -183,7 +201,7 @@ def table_html(table: Output, tables_dir: Path) -> str:
     heading = f"<h3>{html.escape(table.caption)}</h3>"
     if not source.is_file():
         return f'{heading}<p class="missing">missing: {table.name}.md</p>'
-    body = markdown2html_mistune(source.read_text(encoding="utf-8"))
+    body = markdown2html_mistune(display_text(source.read_text(encoding="utf-8")))
     return f'<div class="table" id="table-{table.name}">{heading}{body}</div>'
 
 
