@@ -20,7 +20,7 @@ if [ -z "$LAB_DEVICE" ]; then
   fi
 fi
 case "$LAB_DEVICE" in
-  cpu) _extras="test" ;;
+  cpu) _extras="test" ;;  # test brings notebooks (papermill, nbconvert, JupyterLab) and cluster
   gpu) _extras="test,gpu" ;;
   *) echo "bootstrap: LAB_DEVICE=$LAB_DEVICE is not a device: use LAB_DEVICE=cpu or LAB_DEVICE=gpu" >&2; exit 2 ;;
 esac
@@ -67,7 +67,7 @@ if ! command -v dot >/dev/null 2>&1; then
 fi
 # The Jupyter kernel the notebooks name in their metadata (papermill and JupyterLab both look it up), installed
 # inside the environment. Checked with grep, so it costs nothing once registered with this Python.
-LAB_KERNEL="cnn-lab"
+export LAB_KERNEL="cnn-lab"  # exported: lab_utils.run.runner passes it to papermill
 LAB_KERNEL_DISPLAY="Python 3 (cnn-lab: Keras + TensorFlow)"
 _kernel_json="$_prefix/share/jupyter/kernels/$LAB_KERNEL/kernel.json"
 # Its env keeps TensorFlow's C++ INFO and WARNING lines out of JupyterLab, however JupyterLab was started.
