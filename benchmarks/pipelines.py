@@ -97,7 +97,9 @@ class KerasProject:
         self.config = run_config(case).replace(**overrides)
         data = Dataset(name=self.config.dataset, class_names=tuple(str(i) for i in range(10)), x_train=x,
                        y_train=y, x_val=x[:1], y_val=y[:1], x_test=x[:1], y_test=y[:1], source="random")
-        self.model, self.execution = build_and_compile(self.config, data, pretrained=False)
+        if "weights" in self.config.model_kwargs:  # random weights: the arithmetic is the same, and offline
+            self.config = self.config.replace(model_kwargs={**self.config.model_kwargs, "weights": None})
+        self.model, self.execution = build_and_compile(self.config, data)
         self.fit_args = pipeline.fit_arguments(x, y, batch_size=self.config.batch_size, seed=self.config.seed)
         if "y" not in self.fit_args:  # a tf.data pipeline: the half-speed fix of lab_utils.training.cpu (idempotent)
             self.fit_args["x"] = without_autotune(self.fit_args["x"])

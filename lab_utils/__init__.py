@@ -1,47 +1,77 @@
-"""lab_utils: everything the CNN lab report's notebooks need — data, models, training, evaluation, figures.
+"""lab_utils: what the CNN lab report's notebooks need around their Keras code — data, a run cache, records,
+figures, tables, and the batch job.
 
-Importing it has no side effects beyond importing TensorFlow with its start-up chatter filtered (lab_utils.run.quiet):
-no seeding, no rcParams, no backend choice (set KERAS_BACKEND first).
+`import lab_utils` loads nothing heavy: each name below is imported on first use, so the batch runner and its
+worker processes load Keras (and TensorFlow) only when a function needs it. The first name that needs Keras
+imports TensorFlow with its start-up chatter filtered (lab_utils.run.quiet). No seeding, no rcParams, no backend
+choice happen on import (set KERAS_BACKEND first).
 """
 
 from __future__ import annotations
 
-from lab_utils.run.quiet import import_tensorflow_quietly
+import importlib
+from typing import TYPE_CHECKING, Any
 
-import_tensorflow_quietly()  # before anything imports Keras: TF's start-up lines are filtered at the source
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "ConfigError": "lab_utils.errors",
+    "DatasetError": "lab_utils.errors",
+    "LabError": "lab_utils.errors",
+    "WeightsError": "lab_utils.errors",
+    "RunConfig": "lab_utils.training.config",
+    "EXPERIMENTS": "lab_utils.training.experiments",
+    "get_experiment": "lab_utils.training.experiments",
+    "PROFILES": "lab_utils.training.profiles",
+    "get_profile": "lab_utils.training.profiles",
+    "DATASET_NAMES": "lab_utils.data.datasets",
+    "Dataset": "lab_utils.data.datasets",
+    "load_dataset": "lab_utils.data.datasets",
+    "Predictions": "lab_utils.report.evaluation",
+    "predict": "lab_utils.report.evaluation",
+    "Lab": "lab_utils.lab",
+    "MODEL_BUILDERS": "lab_utils.models.builders",
+    "build_model": "lab_utils.models.builders",
+    "count_params": "lab_utils.models.builders",
+    "RunRecord": "lab_utils.training.records",
+    "load_records": "lab_utils.training.records",
+    "Run": "lab_utils.training.fit",
+    "fit_or_load": "lab_utils.training.fit",
+    "train": "lab_utils.training.train",
+}
+# Modules that import Keras: TensorFlow is imported quietly before the first of them.
+_KERAS_FREE = {"lab_utils.errors", "lab_utils.training.config", "lab_utils.training.experiments",
+               "lab_utils.training.profiles"}
 
-from lab_utils.training.config import RunConfig  # noqa: E402 (after the quiet import, on purpose)
-from lab_utils.data.datasets import DATASET_NAMES, Dataset, load_dataset
-from lab_utils.errors import ConfigError, DatasetError, LabError, WeightsError
-from lab_utils.report.evaluation import Predictions, predict
-from lab_utils.training.experiments import EXPERIMENTS, get_experiment
-from lab_utils.lab import Lab
-from lab_utils.models.builders import MODEL_BUILDERS, build_model, count_params
-from lab_utils.training.profiles import PROFILES, get_profile
-from lab_utils.training.records import RunRecord, load_records
-from lab_utils.training.train import Run, train
+__all__ = sorted(_EXPORTS)
 
-__all__ = [
-    "DATASET_NAMES",
-    "EXPERIMENTS",
-    "MODEL_BUILDERS",
-    "PROFILES",
-    "ConfigError",
-    "Dataset",
-    "DatasetError",
-    "Lab",
-    "LabError",
-    "Predictions",
-    "Run",
-    "RunConfig",
-    "RunRecord",
-    "WeightsError",
-    "build_model",
-    "count_params",
-    "get_experiment",
-    "get_profile",
-    "load_dataset",
-    "load_records",
-    "predict",
-    "train",
-]
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use (PEP 562)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lab_utils' has no attribute {name!r}")
+    if module not in _KERAS_FREE:
+        from lab_utils.run.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from lab_utils.data.datasets import DATASET_NAMES, Dataset, load_dataset
+    from lab_utils.errors import ConfigError, DatasetError, LabError, WeightsError
+    from lab_utils.lab import Lab
+    from lab_utils.models.builders import MODEL_BUILDERS, build_model, count_params
+    from lab_utils.report.evaluation import Predictions, predict
+    from lab_utils.training.config import RunConfig
+    from lab_utils.training.experiments import EXPERIMENTS, get_experiment
+    from lab_utils.training.fit import Run, fit_or_load
+    from lab_utils.training.profiles import PROFILES, get_profile
+    from lab_utils.training.records import RunRecord, load_records
+    from lab_utils.training.train import train

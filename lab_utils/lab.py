@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import keras
 from matplotlib.figure import Figure
 
-from lab_utils.report import claims, evaluation
-
-from lab_utils.models import codeview
-
-from lab_utils.training import runtime
-from lab_utils.training.config import RunConfig
-from lab_utils.report.display import Markdown, SavedFigure, Table
-from lab_utils.data.datasets import CLASS_NAMES, IMAGE_SHAPES, Dataset, load_dataset
+from lab_utils.data.augment import preset_for_paper_name
+from lab_utils.data.datasets import CLASS_NAMES, Dataset, load_dataset
 from lab_utils.errors import ConfigError
-from lab_utils.training.experiments import BEST_MODEL_CANDIDATES, EXPERIMENTS, NOTEBOOK_RUNS, get_experiment
+from lab_utils.models.transfer import resolve_weights
 from lab_utils.paths import PROJECT_ROOT, resolve
 from lab_utils.paths import runs_dir as default_runs_dir
+from lab_utils.report import claims, evaluation
+from lab_utils.report.display import Code, Markdown, SavedFigure, Table
 from lab_utils.report.evaluation import Predictions, predict
 from lab_utils.report.plotting import plot_architecture, save_figure
-from lab_utils.training.profiles import Profile, get_profile
-from lab_utils.training.records import load_record, load_records, run_dir
 from lab_utils.report.tables import PAPER_RESULTS, comparison_rows, markdown_table, write_table
-from lab_utils.training.train import Run, build_for, train
-
-# Table III's augmentation sets, as the paper names them, mapped to our presets (lab_utils.data.augment).
-_PAPER_AUGMENTATIONS = {
-    "horizontal flip + width/height shift": "flip_shift",
-    "horizontal + vertical flip + rotation 20°": "flip_rotate",
-    "horizontal + vertical flip": "flip",
-}
+from lab_utils.training import runtime
+from lab_utils.training.config import RunConfig
+from lab_utils.training.experiments import BEST_MODEL_CANDIDATES, EXPERIMENTS, NOTEBOOK_RUNS, get_experiment
+from lab_utils.training.fit import Run, fit_or_load
+from lab_utils.training.profiles import Profile, get_profile
+from lab_utils.training.records import load_records
+from lab_utils.training.train import build_and_compile, compile_options, train
 
 
 class Lab:
@@ -75,7 +70,6 @@ class Lab:
         self._datasets: dict[str, Dataset] = {}
         self._runs: dict[tuple[str, str | None], Run] = {}
         self._predictions: dict[tuple[str, str | None], Predictions] = {}
-        self._variants: dict[str, RunConfig] = {}
 
     def __repr__(self) -> str:
         return (f"Lab(profile={self.profile.name!r}, backend={runtime.backend_name()!r}, "
@@ -91,53 +85,67 @@ class Lab:
         return self._datasets[name]
 
     def config(self, experiment: str, augmentation: str | None = None) -> RunConfig:
-        """The experiment's RunConfig under this profile, seed and epoch override (or a variant's, as made)."""
-        if experiment in self._variants and augmentation is None:
-            return self._variants[experiment]
+        """The experiment's RunConfig under this profile, seed and epoch override."""
         base = get_experiment(experiment, augmentation).config.replace(seed=self.seed)
         return self.profile.apply(base, epochs=self.epochs)
 
-    def variant(self, experiment: str, augmentation: str | None = None, **changes: Any) -> Run:
-        """Train (or load) the experiment with some settings changed: the exercises' one call.
+    def fit(
+        self, model: keras.Model, experiment: str, augmentation: str | None = None, *,
+        starts_from: Run | None = None, **changes: Any,
+    ) -> Run:
+        """Fit your compiled `model` with the fit settings of `experiment` under this profile, or load the run.
 
-        `changes` are RunConfig fields (optimizer, learning_rate, epochs, patience, batch_size, ...) or builder
-        keyword arguments (batch_norm, dropout, filters, freeze_base, ...). The variant is cached under its own
-        name, e.g. "cifar_vgg_bn__dropout-0", and `lab.run` / `lab.predictions` accept that name afterwards.
+        The epochs, patience, batch size and seed come from the catalogue (`lab.config(experiment)`); `changes`
+        overrides them (e.g. `epochs=2`). The cache key is your model's Keras config (names aside), its
+        compile settings, the fit settings, the data and the report: a model equal to the catalogued one loads
+        the run the batch workers trained, an edited one trains under its own key. `starts_from` is the run
+        your model's weights come from (a second stage of fine-tuning). Tables and claims of this session use
+        the returned run for `experiment`.
         """
-        if not changes:
-            raise ConfigError("variant() needs at least one change, e.g. lab.variant('cifar_vgg_bn', dropout=0.0)")
-        config = self.config(experiment, augmentation)
-        fields = set(config.to_dict()) - {"experiment", "dataset", "architecture", "model_kwargs", "seed"}
-        suffix = "__" + "_".join(f"{k}-{v}" for k, v in sorted(changes.items()))
-        name = config.experiment + "".join(c if c.isalnum() or c in "_-" else "-" for c in suffix)
-        config = config.replace(
-            experiment=name,
-            model_kwargs={**config.model_kwargs, **{k: v for k, v in changes.items() if k not in fields}},
-            **{k: v for k, v in changes.items() if k in fields},
-        )
-        self._variants[name] = config
-        return self.run(name)
+        config = self.config(experiment, augmentation).replace(**changes)
+        run = fit_or_load(model, config, self.dataset(config.dataset), runs_root=self.runs_dir, verbose=self.verbose,
+                          starts_from=starts_from.record.key if starts_from else None)
+        print(f"{config.experiment}: {'loaded from the run cache' if run.cached else 'trained'} "
+              f"({run.record.epochs_run} epochs, test accuracy {100 * run.record.test_accuracy:.2f} %)", flush=True)
+        if not changes and starts_from is None:
+            self._runs[(experiment, augmentation)] = run
+            self._predictions.pop((experiment, augmentation), None)
+        return run
 
     def run(self, experiment: str, augmentation: str | None = None) -> Run:
-        """Train the experiment, or load it from the run cache when it was trained before."""
+        """Train the catalogued experiment with lab_utils' builder, or load it from the run cache."""
         key = (experiment, augmentation)
         if key not in self._runs:
             config = self.config(experiment, augmentation)
-            cached = "loading cached run" if self._is_cached(config) else "training"
-            print(f"{experiment}{f' + {augmentation}' if augmentation else ''}: {cached} "
-                  f"({self.profile.name} profile, ≤{config.epochs} epochs, patience {config.patience})", flush=True)
             self._runs[key] = train(config, self.dataset(config.dataset), runs_root=self.runs_dir,
                                     verbose=self.verbose)
+            record = self._runs[key].record
+            print(f"{config.experiment}: {'loaded from the run cache' if self._runs[key].cached else 'trained'} "
+                  f"({self.profile.name} profile, {record.epochs_run} epochs)", flush=True)
         return self._runs[key]
 
     def is_cached(self, experiment: str, augmentation: str | None = None) -> bool:
-        """Whether the run is in the run cache for this profile and data (`run` would load, not train, it)."""
-        return self._is_cached(self.config(experiment, augmentation))
+        """Whether the catalogued run is in the run cache for this profile and data (`run` would load it)."""
+        from lab_utils.training.fit import run_key
+        from lab_utils.training.records import load_record, run_dir
 
-    def _is_cached(self, config: RunConfig) -> bool:
-        """Whether a matching run is saved (only to say "loading" rather than "training")."""
-        key = config.cache_key(self.dataset(config.dataset).fingerprint())
+        config = self.config(experiment, augmentation)
+        data = self.dataset(config.dataset)
+        keras.utils.set_random_seed(config.seed)  # the initial weights `train` starts from
+        model, _ = build_and_compile(config, data)
+        key = run_key(model, config, data.fingerprint())
         return load_record(run_dir(self.runs_dir, config, key), key) is not None
+
+    @property
+    def compile_options(self) -> dict[str, Any]:
+        """`model.compile` options measured fastest on this device (XLA, steps per call): speed only."""
+        return compile_options()
+
+    def base_weights(self, experiment: str) -> str | None:
+        """What to pass as `weights=` to keras.applications for the experiment's base under this profile: the
+        local ImageNet file, or None (random weights) where the profile allows training without it."""
+        kwargs = self.config(experiment).model_kwargs
+        return resolve_weights(kwargs["base"], kwargs.get("weights"))
 
     def predictions(self, experiment: str, augmentation: str | None = None) -> Predictions:
         """The run's softmax outputs on its test set (inference mode), computed once per session."""
@@ -148,18 +156,18 @@ class Lab:
             self._predictions[key] = predict(run.model, data.x_test, data.y_test)
         return self._predictions[key]
 
-    def show_keras(self, experiment: str, augmentation: str | None = None) -> Markdown:
-        """The Keras source of the experiment's builder and the compile/fit it runs under this profile."""
-        config = self.config(experiment, augmentation)
-        label = get_experiment(experiment, augmentation).label if experiment in EXPERIMENTS else experiment
-        call = f"lab.run({experiment!r}{f', {augmentation!r}' if augmentation else ''})"
-        return codeview.show_keras(config, IMAGE_SHAPES[config.dataset], len(CLASS_NAMES[config.dataset]),
-                                   title=label, call=call)
+    @staticmethod
+    def show_source(function: Callable[..., Any]) -> Code:
+        """The real source of a lab_utils function, highlighted: what runs, read where it is used."""
+        module = inspect.getmodule(function)
+        where = f"{module.__name__}.{function.__qualname__}" if module else function.__qualname__
+        return Code(f"`{where}`:\n```python\n{inspect.getsource(function).rstrip()}\n```\n")
 
-    def architecture_figure(self, experiment: str, name: str) -> SavedFigure:
-        """Draw the experiment's model (built, not trained) into the figures folder (Figs. 4, 5)."""
-        config = self.config(experiment)
-        model = build_for(config, self.dataset(config.dataset), pretrained=False)
+    def architecture_figure(self, model: keras.Model | str, name: str) -> SavedFigure:
+        """Draw a model (or a catalogued experiment's, built untrained) into the figures folder (Figs. 4, 5)."""
+        if isinstance(model, str):
+            config = self.config(model)
+            model, _ = build_and_compile(config, self.dataset(config.dataset))
         return SavedFigure(plot_architecture(model, self.figures_dir / f"{name}.png"))
 
     def save_figure(self, fig: Figure, name: str) -> SavedFigure:
@@ -236,8 +244,8 @@ class Lab:
         """Table III: every paper row we can map to a preset, trained without and with that augmentation."""
         rows = []
         for paper_row in PAPER_RESULTS[table]:
-            preset = _PAPER_AUGMENTATIONS.get(paper_row["augmentation"])
-            if preset is None:  # the seed does not say which rejected set it measured for ResNet50
+            preset = preset_for_paper_name(paper_row["augmentation"])
+            if preset is None:  # the report does not say which rejected set it measured for ResNet50
                 continue
             name = _experiment_for_label(paper_row["network"])
             without = self.run(name).record.test_accuracy * 100

@@ -1,20 +1,22 @@
 """Data augmentation as Keras preprocessing layers that live inside the model.
 
-The seed report used `ImageDataGenerator`, which Keras 3 no longer ships (and which never ran on JAX). Random
+The report used `ImageDataGenerator`, which Keras 3 no longer ships (and which never ran on JAX). Random
 layers inside the model do the same job on the device, are saved with the model, and are the identity at
 inference: Keras only applies them when the model is called with `training=True` (as `fit` does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 
 from lab_utils.errors import ConfigError
+
+if TYPE_CHECKING:  # the catalogue is plain data: importing it (the batch runner does) loads no Keras
+    import keras
 
 __all__ = [
     "AUGMENTATION_PRESETS",
@@ -22,23 +24,27 @@ __all__ = [
     "LayerSpec",
     "augment_examples",
     "build_augmentation",
+    "get_preset",
+    "preset_for_paper_name",
 ]
 
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One random layer of a preset: a name suffix, the layer class and its keyword arguments."""
+    """One random layer of a preset: a name suffix, the `keras.layers` class name and its keyword arguments."""
 
     suffix: str
-    layer: Callable[..., keras.layers.Layer]
+    layer: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class AugmentationPreset:
-    """A named augmentation set: what the seed report called it, and the layers that reproduce it."""
+    """A named augmentation set: what the report called it, and the layers that reproduce it."""
 
     description: str
+    label: str  # short, for table rows: "horizontal flip + shifts 0.1"
+    paper_name: str  # how Table III of the report names the set
     layers: tuple[LayerSpec, ...]
 
 
@@ -47,26 +53,32 @@ class AugmentationPreset:
 # fill_mode default is "nearest" (the layers default to "reflect", so it is set explicitly).
 AUGMENTATION_PRESETS: dict[str, AugmentationPreset] = {
     "flip_shift": AugmentationPreset(
-        description="horizontal_flip + width/height_shift_range=0.1 (the seed's final set, Table III)",
+        description="horizontal_flip + width/height_shift_range=0.1 (the report's final set, Table III)",
+        label="horizontal flip + shifts 0.1",
+        paper_name="horizontal flip + width/height shift",
         layers=(
-            LayerSpec("flip", keras.layers.RandomFlip, {"mode": "horizontal"}),
+            LayerSpec("flip", "RandomFlip", {"mode": "horizontal"}),
             LayerSpec(
                 "translation",
-                keras.layers.RandomTranslation,
+                "RandomTranslation",
                 {"height_factor": 0.1, "width_factor": 0.1, "fill_mode": "nearest"},
             ),
         ),
     ),
     "flip": AugmentationPreset(
-        description="vertical + horizontal flips only (the seed's 'flipping only' variant, -3.7%)",
-        layers=(LayerSpec("flip", keras.layers.RandomFlip, {"mode": "horizontal_and_vertical"}),),
+        description="vertical + horizontal flips only (the report's 'flipping only' variant, -3.7%)",
+        label="flips both ways",
+        paper_name="horizontal + vertical flip",
+        layers=(LayerSpec("flip", "RandomFlip", {"mode": "horizontal_and_vertical"}),),
     ),
     "flip_rotate": AugmentationPreset(
-        description="vertical + horizontal flips + rotation_range=20 (the seed's rejected set, -5.2%)",
+        description="vertical + horizontal flips + rotation_range=20 (the report's rejected set, -5.2%)",
+        label="flips both ways + rotation 20°",
+        paper_name="horizontal + vertical flip + rotation 20°",
         layers=(
-            LayerSpec("flip", keras.layers.RandomFlip, {"mode": "horizontal_and_vertical"}),
+            LayerSpec("flip", "RandomFlip", {"mode": "horizontal_and_vertical"}),
             LayerSpec(
-                "rotation", keras.layers.RandomRotation, {"factor": 20 / 360, "fill_mode": "nearest"}
+                "rotation", "RandomRotation", {"factor": 20 / 360, "fill_mode": "nearest"}
             ),
         ),
     ),
@@ -88,19 +100,33 @@ def build_augmentation(
     Returns:
         An unbuilt `keras.Sequential` that is the identity unless called with `training=True`.
     """
-    try:
-        spec = AUGMENTATION_PRESETS[preset]
-    except KeyError:
-        raise ConfigError(
-            f"Unknown augmentation preset {preset!r}; known presets: {sorted(AUGMENTATION_PRESETS)}"
-        ) from None
+    import keras
+
+    spec = get_preset(preset)
     layers = [
-        item.layer(**item.kwargs, seed=None if seed is None else seed + i, name=f"{name}_{item.suffix}")
+        getattr(keras.layers, item.layer)(
+            **item.kwargs, seed=None if seed is None else seed + i, name=f"{name}_{item.suffix}"
+        )
         for i, item in enumerate(spec.layers)
     ]
     for layer in layers:
         _allow_xla_on_jax(layer)
     return keras.Sequential(layers, name=name)
+
+
+def get_preset(name: str) -> AugmentationPreset:
+    """A preset by name; an unknown name (a typo drops a table row otherwise) raises with the known ones."""
+    try:
+        return AUGMENTATION_PRESETS[name]
+    except KeyError:
+        raise ConfigError(
+            f"Unknown augmentation preset {name!r}; known presets: {sorted(AUGMENTATION_PRESETS)}"
+        ) from None
+
+
+def preset_for_paper_name(paper_name: str) -> str | None:
+    """The preset Table III's augmentation text names, or None (a set the report did not describe)."""
+    return next((name for name, p in AUGMENTATION_PRESETS.items() if p.paper_name == paper_name), None)
 
 
 def _allow_xla_on_jax(layer: keras.layers.Layer) -> None:
@@ -111,12 +137,14 @@ def _allow_xla_on_jax(layer: keras.layers.Layer) -> None:
     without `jax.jit`: op by op, on a GPU 10-100× slower. Their JAX code (`jax.scipy.ndimage.map_coordinates`)
     compiles fine. TensorFlow keeps Keras's choice.
     """
+    import keras
+
     if keras.backend.backend() == "jax":
         layer.supports_jit = True
 
 
 def augment_examples(image: np.ndarray, preset: str, n: int = 8, *, seed: int = 0) -> np.ndarray:
-    """`n` images for a figure like the seed's Fig. 6: the original first, then `n - 1` random augmentations.
+    """`n` images for a figure like the report's Fig. 6: the original first, then `n - 1` random augmentations.
 
     Args:
         image: one image, (H, W, C) or (H, W), pixel values 0..255.
@@ -127,6 +155,8 @@ def augment_examples(image: np.ndarray, preset: str, n: int = 8, *, seed: int = 
     Returns:
         An (n, H, W, C) array with the input's dtype (uint8 input → rounded and clipped to 0..255).
     """
+    import keras
+
     image = np.asarray(image)
     if image.ndim == 2:
         image = image[..., None]

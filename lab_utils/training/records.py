@@ -16,7 +16,7 @@ from lab_utils.training.config import RunConfig
 
 RECORD_FILE = "record.json"
 WEIGHTS_FILE = "model.weights.h5"
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: keys from the built model (lab_utils.training.fit), test predictions kept
 
 
 @dataclass
@@ -40,6 +40,10 @@ class RunRecord:
     replicas: int = 1  # devices the batch was split over (data parallelism)
     deterministic: bool = False  # TensorFlow op determinism was on (CPU runs)
     cpu_threads: int = 0  # intra-op threads of a CPU run: TF's reductions split by it, so it fixes the last bits
+    test_predictions: list[int] = field(default_factory=list)  # predicted class of each test image, in order
+    model_name: str = ""  # the Keras model's name (the key ignores names)
+    compiled: dict[str, Any] = field(default_factory=dict)  # optimizer class and learning rate it was compiled with
+    starts_from: str | None = None  # key of the run whose weights this one started from (a second stage)
     versions: dict[str, str] = field(default_factory=dict)
     git_commit: str | None = None
     created: str = ""
