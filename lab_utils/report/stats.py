@@ -96,18 +96,21 @@ def _bootstrap(*matrices: np.ndarray, resamples: int = RESAMPLES) -> np.ndarray:
     n = matrices[0].shape[1]
     stacked = np.concatenate(matrices).astype(np.float64)  # every seed of every run × images
     bounds = np.cumsum([0] + [len(m) for m in matrices])
-    out = []
+    # Seeds are drawn run by run in an order set by the data, not the arguments: swapping a and b then
+    # mirrors the resamples exactly, and paired_difference(b, a) is -paired_difference(a, b).
+    order = sorted(range(len(matrices)), key=lambda i: (matrices[i].shape, np.packbits(matrices[i]).tobytes()))
+    out = np.empty((resamples, len(matrices)))
     for start in range(0, resamples, _CHUNK):
         r = min(_CHUNK, resamples - start)
         draws = rng.integers(0, n, size=(r, n)) + n * np.arange(r)[:, None]
         weights = np.bincount(draws.ravel(), minlength=r * n).reshape(r, n).astype(np.float64)
         counts = weights @ stacked.T  # correct answers of each seed on each resampled test set
-        runs = []
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            seeds = rng.integers(0, hi - lo, size=(r, hi - lo))
-            runs.append(np.take_along_axis(counts[:, lo:hi], seeds, axis=1).sum(axis=1) / ((hi - lo) * n))
-        out.append(np.stack(runs, axis=1))
-    return np.concatenate(out)
+        for i in order:
+            k = len(matrices[i])
+            seeds = rng.integers(0, k, size=(r, k))
+            run = counts[:, bounds[i]:bounds[i + 1]]
+            out[start:start + r, i] = np.take_along_axis(run, seeds, axis=1).sum(axis=1) / (k * n)
+    return out
 
 
 def _percentile(samples: np.ndarray, level: float) -> tuple[float, float]:
