@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from lab_utils.report import plotting  # noqa: E402
-from lab_utils.errors import ConfigError, LabError  # noqa: E402
+from lab_utils.errors import ConfigError  # noqa: E402
 
 CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 DIGITS = [str(d) for d in range(10)]
@@ -308,8 +308,34 @@ def test_plot_architecture_writes_png(tmp_path, small_model):
     assert [p.name for p in tmp_path.iterdir()] == ["fig05_architecture.png"]
 
 
+def _assert_drawn(path: Path, min_boxes: int) -> None:
+    """A real PNG, taller than wide, with at least `min_boxes` layer boxes' worth of non-white rows."""
+    pixels = mpimg.imread(path)[..., :3]
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and min(pixels.shape[:2]) > 100
+    inked_rows = (pixels.min(axis=(1, 2)) < 0.5).sum()
+    assert inked_rows > 8 * min_boxes
+
+
+def test_fig4_without_graphviz_is_drawn_by_matplotlib_with_one_hint(tmp_path, monkeypatch, capsys):
+    """The MNIST CNN (Fig. 4) on a machine whose PATH has no `dot`: a real drawing, one line saying how to get
+    the Graphviz version, and plot_model never called."""
+    import keras
+
+    from lab_utils.models.builders import build_simple_cnn
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no `dot` anywhere
+    monkeypatch.setattr(keras.utils, "plot_model", lambda *a, **k: pytest.fail("plot_model needs Graphviz"))
+    model = build_simple_cnn()
+    path = plotting.plot_architecture(model, tmp_path / "fig04_mnist_cnn_architecture")
+    _assert_drawn(path, len(model.layers))
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and "apt-get install graphviz" in lines[0] and "pip install pydot" in lines[0]
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["fig04_mnist_cnn_architecture.png"]
+
+
 @pytest.mark.parametrize("failure", ["returns_none", "raises_import_error"])
-def test_plot_architecture_without_graphviz_raises(tmp_path, small_model, monkeypatch, failure):
+def test_plot_model_failing_inside_ipython_falls_back_too(tmp_path, small_model, monkeypatch, capsys, failure):
+    """Trap 6: inside IPython plot_model prints a complaint and writes nothing; that is a fallback, not a stop."""
     import keras
 
     def fake_plot_model(*args, **kwargs):
@@ -318,7 +344,9 @@ def test_plot_architecture_without_graphviz_raises(tmp_path, small_model, monkey
         print("You must install graphviz for `plot_model` to work.")  # what it does inside IPython
         return None
 
+    monkeypatch.setattr(plotting, "graphviz_available", lambda: True)
     monkeypatch.setattr(keras.utils, "plot_model", fake_plot_model)
-    with pytest.raises(LabError, match="apt-get install graphviz"):
-        plotting.plot_architecture(small_model, tmp_path / "fig04_architecture.png")
-    assert list(tmp_path.iterdir()) == []
+    path = plotting.plot_architecture(small_model, tmp_path / "fig05_architecture.png")
+    _assert_drawn(path, 4)
+    assert "drawn without Graphviz" in capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir()] == ["fig05_architecture.png"]

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from lab_utils.atomic import atomic_path
-from lab_utils.errors import ConfigError, LabError
+from lab_utils.errors import ConfigError
 from lab_utils.report.plot_images import (
     image_grid,
     plot_augmentations,
@@ -50,10 +50,9 @@ __all__ = [
 FIGURE_DPI = 120
 ARCHITECTURE_DPI = 96  # plot_model's default of 200 makes a 3-block VGG diagram several thousand pixels tall
 
-_GRAPHVIZ_HELP = (
-    "keras.utils.plot_model wrote no image for {path}: it needs the pydot package and the Graphviz 'dot' "
-    "program. Install them with `apt-get install graphviz` and `pip install pydot`, then rerun."
-)
+GRAPHVIZ_HINT = ("{path}: drawn without Graphviz (no `dot` program or pydot here). For the Graphviz version: "
+                 "`apt-get install graphviz` (macOS: `brew install graphviz`, conda: `conda install graphviz`) and "
+                 "`pip install pydot`, then rerun.")
 
 
 def save_figure(fig: Figure, name: str, folder: str | os.PathLike = "figures", *, dpi: int = FIGURE_DPI) -> Path:
@@ -88,8 +87,8 @@ def plot_architecture(
     """Figs. 4 and 5: the model's layer graph with shapes, written atomically with `keras.utils.plot_model`.
 
     Nested models (the "augmentation" Sequential, a VGG19 base) are drawn as one box each, so the diagram
-    stays readable. `plot_model` silently returns None without pydot/Graphviz inside IPython (and so under
-    papermill); the missing figure is turned into a LabError here.
+    stays readable. Without pydot or Graphviz's `dot` (a laptop, Colab without apt) the same figure is drawn by
+    `layer_stack_figure` with matplotlib, and one printed line says how to get the Graphviz version.
 
     Args:
         model: a built keras model.
@@ -111,14 +110,58 @@ def plot_architecture(
         raise ConfigError(f"model {name!r} is not built: give it a keras.Input or call it on a batch once")
     if show_trainable is None:
         show_trainable = any(not layer.trainable for layer in model.layers)
-    with atomic_path(path) as tmp:
+    if graphviz_available():
         try:
-            keras.utils.plot_model(
-                model, to_file=str(tmp), show_shapes=True, show_layer_names=True, expand_nested=False,
-                show_trainable=show_trainable, rankdir=rankdir, dpi=dpi,
-            )
-        except ImportError as exc:
-            raise LabError(_GRAPHVIZ_HELP.format(path=path) + f" ({exc})") from exc
-        if tmp.stat().st_size == 0:  # atomic_path made the temp file; plot_model never wrote into it
-            raise LabError(_GRAPHVIZ_HELP.format(path=path))
-    return path
+            with atomic_path(path) as tmp:
+                keras.utils.plot_model(
+                    model, to_file=str(tmp), show_shapes=True, show_layer_names=True, expand_nested=False,
+                    show_trainable=show_trainable, rankdir=rankdir, dpi=dpi,
+                )
+                if tmp.stat().st_size == 0:  # plot_model only printed its complaint (trap 6): fall back below
+                    raise ImportError("plot_model wrote nothing")
+            return path
+        except ImportError:
+            pass
+    print(GRAPHVIZ_HINT.format(path=path.name))
+    return save_figure(layer_stack_figure(model, show_trainable=show_trainable), path.stem, path.parent, dpi=dpi)
+
+
+def graphviz_available() -> bool:
+    """pydot importable and Graphviz's `dot` on PATH: what keras.utils.plot_model needs to write an image."""
+    import importlib.util
+    import shutil
+
+    return importlib.util.find_spec("pydot") is not None and shutil.which("dot") is not None
+
+
+def _shape(tensor: Any) -> str:
+    """A tensor's shape without the batch axis, e.g. "28×28×32"; "?" when Keras cannot say."""
+    try:
+        shape = tuple(tensor.shape)[1:]
+    except (AttributeError, ValueError):
+        return "?"
+    return "×".join("?" if d is None else str(d) for d in shape) or "scalar"
+
+
+def layer_stack_figure(model: Any, *, show_trainable: bool = False) -> Figure:
+    """The model's layers top to bottom as boxes (name, class, output shape, parameters), joined by arrows:
+    Fig. 4/5 drawn by matplotlib alone, for machines without Graphviz. Nested models are one box each."""
+    rows = [("input", "Input", _shape(model.inputs[0]), None, True)]
+    rows += [(layer.name, type(layer).__name__, _shape(getattr(layer, "output", None)), layer.count_params(),
+              layer.trainable)
+             for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    fig, ax = plt.subplots(figsize=(4.6, 0.62 * len(rows) + 0.3))
+    ax.set(xlim=(0, 1), ylim=(len(rows), 0))
+    ax.axis("off")
+    for i, (name, kind, shape, params, trainable) in enumerate(rows):
+        colour = "#dbe9f6" if trainable or not show_trainable else "#eeeeee"
+        ax.add_patch(plt.Rectangle((0.05, i + 0.12), 0.9, 0.66, facecolor=colour, edgecolor="#333", lw=1))
+        detail = f"{kind} → {shape}" + (f" · {params:,} params" if params else "")
+        if show_trainable and not trainable:
+            detail += " · frozen"
+        ax.text(0.5, i + 0.36, name, ha="center", va="center", fontsize=9, weight="bold")
+        ax.text(0.5, i + 0.6, detail, ha="center", va="center", fontsize=8)
+        if i:
+            ax.annotate("", xy=(0.5, i + 0.12), xytext=(0.5, i - 0.22), arrowprops={"arrowstyle": "->", "lw": 1})
+    ax.set_title(f"{model.name}: {model.count_params():,} parameters", fontsize=9)
+    return fig
