@@ -1,0 +1,221 @@
+"""Exercises in three tiers — predict, build, explore — each with a check the student runs in the notebook.
+
+`check("01.2", answer, ...)` prints ✓ or ✗ with a hint, and "not answered yet" while `answer` is None; it never
+stops the notebook, except under `LAB_STRICT_CHECKS=1` (set by the tests), where a wrong answer raises
+`ExerciseError` so a solution that stopped being right fails the build. The catalogue `EXERCISES` holds, per
+id, the tier, the question in one line and the check function; the check receives what it needs from the
+notebook as keyword arguments (the data, the trained model), so every check is a plain function a test can call.
+
+Cell convention — under a notebook's `## Exercises` heading, four cells per exercise, in this order:
+
+1. Markdown: `### Exercise 01.2 · build` (id · tier), the question, and `**Expect under lesson:** ...` — the
+   value or range the `lesson` profile gives (exact for predict/build answers that need no training).
+2. Code, tagged `exercise`: the student's placeholder, `answer = None` (after any starter lines).
+3. Code, tagged `solution`, metadata `{"jupyter": {"source_hidden": true}}` (collapsed in JupyterLab): sets
+   `answer`. `scripts/student_version.py` removes these cells; the source notebook keeps them, so
+   `run_all.sh` and the tests run every check against its solution.
+4. Code, tagged `check`: `check("01.2", answer, model=...)` — imported once with
+   `from lab_utils.exercises import check`.
+
+Each cell runs in seconds under the `smoke` profile: an exercise that trains uses the run cache (`lab.fit`) or
+a few hundred images.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lab_utils.errors import LabError
+
+__all__ = ["EXERCISES", "Exercise", "ExerciseError", "check", "strict"]
+
+TIERS = ("predict", "build", "explore")
+STRICT_ENV = "LAB_STRICT_CHECKS"
+
+
+class ExerciseError(LabError):
+    """A checked exercise has a wrong answer (raised only under LAB_STRICT_CHECKS=1)."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: its tier, the question in a line, and a check returning None when right, else a hint."""
+
+    tier: str
+    question: str
+    check: Callable[..., str | None]
+
+
+def strict() -> bool:
+    """Whether a wrong answer raises (LAB_STRICT_CHECKS=1, set by the tests) rather than only printing ✗."""
+    return os.environ.get(STRICT_ENV, "0") not in ("", "0")
+
+
+def check(exercise_id: str, answer: Any, **context: Any) -> bool | None:
+    """Print whether `answer` solves the exercise (✓, or ✗ with a hint); None while unanswered.
+
+    Raises:
+        KeyError: unknown id (the message lists the known ones).
+        ExerciseError: a wrong answer under LAB_STRICT_CHECKS=1.
+    """
+    if exercise_id not in EXERCISES:
+        raise KeyError(f"no exercise {exercise_id!r}; known: {', '.join(sorted(EXERCISES))}")
+    exercise = EXERCISES[exercise_id]
+    if answer is None:
+        print(f"Exercise {exercise_id} ({exercise.tier}): not answered yet — set `answer` in the cell above.")
+        return None
+    hint = exercise.check(answer, **context)
+    if hint is None:
+        print(f"✓ Exercise {exercise_id} ({exercise.tier}): right.")
+        return True
+    print(f"✗ Exercise {exercise_id} ({exercise.tier}): not yet. {hint}")
+    if strict():
+        raise ExerciseError(f"exercise {exercise_id}: wrong answer {answer!r}: {hint}")
+    return False
+
+
+# ---- small checks the exercises share ----------------------------------------------------------------------
+
+def _number(answer: Any) -> float | None:
+    """The answer as a float, or None when it is not one number."""
+    try:
+        return float(np.asarray(answer, dtype=float).reshape(()))
+    except (TypeError, ValueError):
+        return None
+
+
+def _within(answer: Any, expected: float, tolerance: float, hint: str) -> str | None:
+    value = _number(answer)
+    if value is None:
+        return f"Give one number (got {type(answer).__name__}). {hint}"
+    return None if abs(value - expected) <= tolerance else hint
+
+
+def _model_differences(answer: Any, reference: Any) -> str | None:
+    """None when `answer` is the reference network, else which layers differ."""
+    import keras
+
+    from lab_utils.training.fit import model_differences
+
+    if not isinstance(answer, keras.Model):
+        return f"`answer` should be a keras.Model, got {type(answer).__name__}."
+    problems = model_differences(answer, reference)
+    return None if not problems else "Differences from the expected network:\n  " + "\n  ".join(problems[:5])
+
+
+# ---- 00 · data exploration ---------------------------------------------------------------------------------
+
+def _check_majority_accuracy(answer: Any, *, test_labels: np.ndarray) -> str | None:
+    counts = np.bincount(np.asarray(test_labels).ravel())
+    expected = 100 * counts.max() / counts.sum()
+    return _within(answer, expected, 0.5, "Count the test labels per class (np.bincount): the constant model is "
+                                          "right exactly on the images of the class it always answers; give a "
+                                          "percentage.")
+
+
+def _check_channel_means(answer: Any, *, images: np.ndarray) -> str | None:
+    from lab_utils.report.inspect import to_numpy
+
+    got = to_numpy(answer).astype(float).ravel()
+    expected = np.asarray(images, dtype=np.float64).reshape(-1, np.shape(images)[-1]).mean(axis=0)
+    if got.shape != expected.shape:
+        return f"Give one mean per colour channel ({len(expected)} numbers, e.g. `norm.mean`), got {got.size}."
+    if not np.allclose(got, expected, rtol=1e-3, atol=0.05):
+        return "Adapt the layer to the raw training images (0..255, all of them) with axis=-1 (one mean per channel)."
+    return None
+
+
+def split_gaps(labels: np.ndarray, seeds: range = range(20)) -> tuple[float, float]:
+    """Largest gap, in percentage points, between a class's share in a 20 % validation split and in `labels`,
+    over `seeds` — (stratified, random) — as exercise 00.3 defines it."""
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(labels).ravel()
+    classes = np.arange(labels.max() + 1)
+    share = np.bincount(labels, minlength=len(classes)) / len(labels)
+
+    def gap(stratify: np.ndarray | None) -> float:
+        gaps = []
+        for seed in seeds:
+            _, val = train_test_split(labels, test_size=0.2, random_state=seed, stratify=stratify)
+            gaps.append(np.abs(np.bincount(val, minlength=len(classes)) / len(val) - share).max())
+        return 100 * float(max(gaps))
+
+    return gap(labels), gap(None)
+
+
+def _check_split_gaps(answer: Any, *, labels: np.ndarray) -> str | None:
+    try:
+        stratified, unstratified = (float(v) for v in answer)
+    except (TypeError, ValueError):
+        return "Give a pair: (largest gap with stratify=labels, largest gap without), in percentage points."
+    expected = split_gaps(labels)
+    if not np.allclose((stratified, unstratified), expected, atol=0.05):
+        return ("For each seed 0–19, split with train_test_split(labels, test_size=0.2, random_state=seed[, "
+                "stratify=labels]); the gap is max over classes of |share in the split − share in labels|, "
+                "times 100; keep the largest over seeds.")
+    return None
+
+
+# ---- 01 · MNIST CNN ----------------------------------------------------------------------------------------
+
+def _check_fc1_params_32px(answer: Any) -> str | None:
+    from lab_utils.models.builders import build_simple_cnn
+
+    expected = build_simple_cnn(input_shape=(32, 32, 1)).get_layer("fc1").count_params()
+    return _within(answer, expected, 0, "Follow the side through Eq. (3) and both poolings (32 → 30 → …), then "
+                                        "fc1 has (side · side · 64) · 128 weights + 128 biases.")
+
+
+def _check_mlp(answer: Any) -> str | None:
+    from lab_utils.models.builders import build_mlp
+
+    return _model_differences(answer, build_mlp())
+
+
+def best_sobel_match(kernels: Any, sobel: Any) -> tuple[int, float]:
+    """(index, |cosine similarity|) of the learned 3×3 kernel most like `sobel`, up to sign — exercise 01.3."""
+    from lab_utils.report.inspect import to_numpy
+
+    w = to_numpy(kernels).reshape(-1, to_numpy(kernels).shape[-1])  # (9, filters) for 3×3×1 kernels
+    s = to_numpy(sobel).astype(float).ravel()
+    cosine = np.abs(s @ w) / (np.linalg.norm(s) * np.linalg.norm(w, axis=0))
+    return int(cosine.argmax()), float(cosine.max())
+
+
+def _check_sobel_match(answer: Any, *, trained: Any, initial: Any, sobel: Any) -> str | None:
+    try:
+        got = tuple(float(v) for v in answer)
+    except (TypeError, ValueError):
+        got = ()
+    (trained_index, trained_cos), (initial_index, initial_cos) = best_sobel_match(trained, sobel), best_sobel_match(
+        initial, sobel)
+    if len(got) != 2:
+        return "Give a pair: (best |cosine| among the trained kernels, best |cosine| among the initial ones)."
+    if not np.allclose(got, (trained_cos, initial_cos), atol=0.005):
+        return ("Flatten the Sobel kernel and each kernel (`kernels[..., 0, i]`) to 9 numbers and take "
+                "|cosine similarity| = |a·b| / (‖a‖‖b‖) — the sign does not matter, the next layer can flip it; "
+                "keep the largest over the 32 kernels, once for the trained and once for the initial kernels.")
+    print(f"  Trained: kernel {trained_index}, |cosine| {trained_cos:.2f}; "
+          f"before training: kernel {initial_index}, |cosine| {initial_cos:.2f}.")
+    return None
+
+
+EXERCISES: dict[str, Exercise] = {
+    "00.1": Exercise("predict", "test accuracy (%) of a model that always answers the most frequent digit",
+                     _check_majority_accuracy),
+    "00.2": Exercise("build", "per-channel mean of the CIFAR-10 training images from keras.layers.Normalization",
+                     _check_channel_means),
+    "00.3": Exercise("explore", "largest class-share gap of a 20 % split, stratified vs random, seeds 0–19",
+                     _check_split_gaps),
+    "01.1": Exercise("predict", "parameters of fc1 if the CNN were fed 32×32 grey images", _check_fc1_params_32px),
+    "01.2": Exercise("build", "the one-hidden-layer baseline in Keras, equal to build_mlp()", _check_mlp),
+    "01.3": Exercise("explore", "how Sobel-like conv1's kernels are, trained vs at initialisation",
+                     _check_sobel_match),
+}
+assert all(e.tier in TIERS for e in EXERCISES.values())
