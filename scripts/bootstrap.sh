@@ -77,4 +77,12 @@ if ! grep -qF "\"$LAB_PY\"" "$_kernel_json" 2>/dev/null || ! grep -qF "\"$LAB_KE
   "$LAB_PY" -m ipykernel install --sys-prefix --name "$LAB_KERNEL" --display-name "$LAB_KERNEL_DISPLAY" \
     --env TF_CPP_MIN_LOG_LEVEL 2 >/dev/null
 fi
+# The notebooks name the standard "python3" kernel (the only one Colab and Kaggle know). Here that name must start
+# the project's environment too, whatever a user's own Jupyter set-up says: a copy of the kernel above under the
+# name python3, in a folder that JUPYTER_PATH puts first (papermill in run_all.sh and JupyterLab both read it).
+_alias_dir="$_prefix/share/cnn-lab-jupyter"
+if ! cmp -s "$_kernel_json" "$_alias_dir/kernels/python3/kernel.json"; then
+  mkdir -p "$_alias_dir/kernels/python3" && cp "$_kernel_json" "$_alias_dir/kernels/python3/kernel.json"
+fi
+export JUPYTER_PATH="$_alias_dir${JUPYTER_PATH:+:$JUPYTER_PATH}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"  # hide TensorFlow's CUDA-probe noise on CPU machines
