@@ -1,91 +1,188 @@
-"""What this run reproduces: each qualitative claim of the lab report, checked against this run's records.
+"""What this run reproduces: each qualitative claim of the lab report, judged on this run's results.
 
-One small rule per claim (in report order, sections V-A to V-B.4) turns run records and confusion matrices
-into a `Verdict`: the claim, where the paper makes it, the paper's numbers, whether it holds here and this
-run's numbers in words. Pure functions on plain data, so they run on saved records without a model.
+One small rule per claim (in report order, sections V-A to V-B.4), registered under a stable name in `CLAIMS`,
+turns an `Evidence` bundle (run records, confusion matrices, per-image correctness) into a `Verdict`: the
+claim, where the paper makes it, the paper's numbers, one of `OUTCOMES` and this run's numbers in words.
+Pure functions on plain data, so they run on saved records without a model.
 
 Judgement calls, kept in one place:
-  * Accuracy claims check the direction only, with no margin: the paper's own gaps (0.55 points for VGG19
-    vs. VGG blocks) are within one run's noise, so a margin would test a stronger claim than the paper's.
-    The evidence states the size, so a reader can weigh it. A tie does not reproduce "beats".
-  * A missing run, or a non-finite test accuracy, leaves a claim unchecked (holds=None), never failed.
-  * Ties in the confusion-matrix claims count for the paper (cat tied for hardest is still hardest).
+  * Accuracy claims are judged by a paired test on the same test images (lab_utils.report.stats): exact
+    McNemar for one seed, a hierarchical bootstrap over seeds and images for several. "reproduced" = the
+    paper's direction with a 95 % interval that excludes zero; "contradicted" = excludes zero the other way;
+    else "inconclusive". A claim over several comparisons is reproduced only if each is, and contradicted if
+    any is.
+  * Class-level claims (cat hardest, cat and dog confused, augmentation helps cats) are tested the same way on
+    the confusion-matrix counts (seeds summed): cat's pairing across runs is lost there, so those tests are
+    unpaired and conservative.
+  * Curve claims (overfitting, early stopping) have no test: a check that holds is reproduced, a curve that
+    shows the opposite contradicts, and one that cannot decide (noise, too few epochs) is inconclusive.
+  * A missing run, or a non-finite test accuracy, leaves a claim "not checked", never failed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from lab_utils.errors import ConfigError
 from lab_utils.report.evaluation import per_class_accuracy
-from lab_utils.training.records import RunRecord
+from lab_utils.report.stats import OUTCOMES, Difference, judge, paired_difference, proportion_difference
 from lab_utils.report.tables import markdown_table
+from lab_utils.training.records import RunRecord
 
 # Validation loss must climb this far (absolute, cross-entropy) above its minimum before we call it
 # overfitting: smaller rises are the epoch-to-epoch wobble of SGD with momentum 0.9 the paper mentions (IV-D).
 OVERFIT_RISE = 0.05
+MIN_EPOCHS_TO_TURN = 3  # a curve of fewer epochs cannot show a turn, so it cannot contradict overfitting
 FIG8_RUN = "cifar_vgg_bn"  # Fig. 8: VGG blocks + dropout + batch norm, no augmentation
 FLIP_SHIFT = "_flip_shift"  # the augmentation preset the paper kept (Table III)
 TRANSFER_RUNS = ("resnet50_sgd", "resnet50_adam", "resnet50_adam_bn", "vgg19_adam", "vgg19_adam_bn")
 HARD_CLASS = "cat"
-CONFUSED_PAIR = frozenset({"cat", "dog"})
+CONFUSED_PAIR = ("cat", "dog")
+NOT_CHECKED = "not checked"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything the rules read, keyed by run name (config "experiment")."""
+
+    records: Mapping[str, RunRecord] = field(default_factory=dict)
+    confusions: Mapping[str, np.ndarray] = field(default_factory=dict)  # seeds summed
+    class_names: Sequence[str] = ()
+    correct: Mapping[str, Sequence[np.ndarray]] = field(default_factory=dict)  # one bool array per seed
+    best_run: str | None = None  # the augmented run of Fig. 11
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """One claim of the report next to this run's outcome."""
+    """One claim of the report next to this run's outcome, and the test behind it where there is one."""
 
+    name: str  # stable key in CLAIMS
     claim: str  # the report's statement, short
     source: str  # where the paper says it
     paper: str  # the paper's numbers
-    holds: bool | None  # None = not checked (a needed run is missing)
+    status: str  # one of OUTCOMES, or NOT_CHECKED (a needed run is missing)
     evidence: str  # this run's numbers in words
+    test: Difference | None = None  # the comparison that decided, in the claim's terms (run minus baseline)
 
-    @property
-    def status(self) -> str:
-        """A word for the table: reproduced / not reproduced / not checked."""
-        return {True: "reproduced", False: "not reproduced", None: "not checked"}[self.holds]
+    def line(self) -> str:
+        """One Markdown bullet for a notebook's Summary."""
+        return f"- **{self.status}** — {self.claim} (paper: {self.paper}; here: {self.evidence}{_test_words(self.test)})"
 
 
-def _pct(fraction: float) -> str:
-    return f"{100 * fraction:.2f} %"
+def _test_words(d: Difference | None) -> str:
+    if d is None:
+        return ""
+    return f"; {d.points:+.2f} points, 95 % CI {d.low:+.2f} to {d.high:+.2f}, p = {format_p(d.p)}, {d.test}"
+
+
+def format_p(p: float) -> str:
+    """Three decimals, or two significant digits below 0.001; both read back as numbers from a CSV."""
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
 @dataclass(frozen=True)
 class _Claim:
     """What the paper says, waiting for this run's outcome."""
 
+    name: str
     claim: str
     source: str
     paper: str
 
-    def verdict(self, holds: bool | None, evidence: str) -> Verdict:
-        return Verdict(self.claim, self.source, self.paper, holds, evidence)
+    def verdict(self, status: str, evidence: str, test: Difference | None = None) -> Verdict:
+        return Verdict(self.name, self.claim, self.source, self.paper, status, evidence, test)
 
     def missing(self, what: Sequence[str]) -> Verdict:
         """Unchecked, naming what it lacked, so a reader knows which run to add."""
-        return self.verdict(None, "missing: " + ", ".join(what))
+        return self.verdict(NOT_CHECKED, "missing: " + ", ".join(what))
 
 
-def _accuracies(records: Mapping[str, RunRecord], names: Sequence[str]) -> tuple[dict[str, float], list[str]]:
-    """Test accuracies of `names`, and the names without one (absent, or NaN from a diverged run)."""
-    found = {n: float(records[n].test_accuracy) for n in names if n in records}
-    found = {n: a for n, a in found.items() if math.isfinite(a)}  # NaN: the run diverged, nothing to compare
+Rule = Callable[[Evidence], Verdict]
+CLAIMS: dict[str, Rule] = {}  # name -> rule, in report order
+
+
+def _rule(name: str, claim: str, source: str, paper: str) -> Callable[[Callable[[_Claim, Evidence], Verdict]], Rule]:
+    """Register a rule under `name` with the paper's words; the registered function takes only the evidence."""
+    def register(fn: Callable[[_Claim, Evidence], Verdict]) -> Rule:
+        c = _Claim(name, claim, source, paper)
+
+        def rule(ev: Evidence) -> Verdict:
+            return fn(c, ev)
+
+        rule.__name__, rule.__doc__ = fn.__name__, fn.__doc__
+        CLAIMS[name] = rule
+        return rule
+    return register
+
+
+def _pct(fraction: float) -> str:
+    return f"{100 * fraction:.2f} %"
+
+
+# --- accuracy claims: paired tests ---------------------------------------------------------------------------
+
+def _correct(ev: Evidence, names: Sequence[str]) -> tuple[dict[str, Sequence[np.ndarray]], list[str]]:
+    """Per-image correctness of `names`, and the names without it (absent, or a NaN accuracy: a diverged run)."""
+    diverged = {n for n, r in ev.records.items() if not math.isfinite(float(r.test_accuracy))}
+    found = {n: ev.correct[n] for n in names if n in ev.correct and len(ev.correct[n]) and n not in diverged}
     return found, [n for n in names if n not in found]
 
 
-def _change(c: _Claim, records: Mapping[str, RunRecord], run: str, baseline: str, *, rises: bool) -> Verdict:
-    """`run` vs. `baseline`: the claim is that accuracy rises (or falls) from the baseline to the run."""
-    acc, missing = _accuracies(records, (run, baseline))
+def _accuracy_words(name: str, per_seed: Sequence[np.ndarray]) -> str:
+    """"run 58.21 %" for one seed, "run 58.21 ± 0.40 % (3 seeds)" for several."""
+    acc = [float(np.mean(c)) for c in per_seed]
+    if len(acc) == 1:
+        return f"{name} {_pct(acc[0])}"
+    return f"{name} {100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1):.2f} % ({len(acc)} seeds)"
+
+
+def _change(c: _Claim, ev: Evidence, run: str, baseline: str, *, rises: bool) -> Verdict:
+    """`run` vs. `baseline` on the same images: the claim is that accuracy rises (or falls) from one to the other."""
+    got, missing = _correct(ev, (run, baseline))
     if missing:
         return c.missing(missing)
-    diff = acc[run] - acc[baseline]
-    evidence = f"{run} {_pct(acc[run])} vs {baseline} {_pct(acc[baseline])} ({100 * diff:+.2f})"
-    return c.verdict(diff > 0 if rises else diff < 0, evidence)
+    diff = paired_difference(got[run], got[baseline])
+    evidence = f"{_accuracy_words(run, got[run])} vs {_accuracy_words(baseline, got[baseline])}"
+    return c.verdict(judge(diff, 1 if rises else -1), evidence, diff)
 
+
+def _combined(c: _Claim, ev: Evidence, pairs: Sequence[tuple[str, str, int]], *, partial: bool = False) -> Verdict:
+    """Several (run, baseline, expected sign) comparisons: reproduced if each is, contradicted if any is.
+
+    The verdict carries the deciding comparison: the first contradicted one, else the least certain (largest p).
+    `partial` judges the pairs this run has (the paper trained some models only with augmentation).
+    """
+    tested, lacking = [], []
+    for run, baseline, sign in pairs:
+        got, missing = _correct(ev, (run, baseline))
+        if missing:
+            lacking += missing
+            continue
+        diff = paired_difference(got[run], got[baseline])
+        tested.append((run, baseline, diff, judge(diff, sign)))
+    if (lacking and not partial) or not tested:
+        return c.missing(lacking or ["every run pair"])
+    statuses = [t[3] for t in tested]
+    status = ("contradicted" if "contradicted" in statuses else
+              "reproduced" if set(statuses) == {"reproduced"} else "inconclusive")
+    deciding = next((t for t in tested if t[3] == "contradicted"), max(tested, key=lambda t: t[2].p))
+    words = ", ".join(f"{run} vs {base} {d.points:+.2f} (p = {format_p(d.p)})" for run, base, d, _ in tested)
+    count = f"{statuses.count('reproduced')} of {len(tested)} reproduced: " if partial else ""
+    return c.verdict(status, count + words, deciding[2])
+
+
+@_rule("cnn_beats_mlp", "A CNN beats the one-hidden-layer network on MNIST", "V-A", "99.37 % vs 95.85 %")
+def cnn_beats_mlp_on_mnist(c: _Claim, ev: Evidence) -> Verdict:
+    """V-A: the reason to use convolutions at all, shown on the easy dataset first."""
+    return _change(c, ev, "mnist_cnn", "mnist_mlp", rises=True)
+
+
+# --- curve claims: checks without a test ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class _Turn:
@@ -96,6 +193,11 @@ class _Turn:
     last_epoch: int
     rise: float  # last minus best validation loss
     train_falls: bool  # training loss still lower at the end than at the best epoch
+
+    @property
+    def overfits(self) -> bool:
+        """Validation loss climbed OVERFIT_RISE from its minimum while the training loss kept falling."""
+        return self.best_epoch < self.last_epoch and self.rise >= OVERFIT_RISE and self.train_falls
 
     def words(self) -> str:
         if self.best_epoch == self.last_epoch:
@@ -119,11 +221,66 @@ def _turn(history: Mapping[str, Sequence[float]]) -> _Turn | None:
     return _Turn(best + 1, float(val[best]), last + 1, float(val[last] - val[best]), bool(train[last] < train[best]))
 
 
-def _turns(records: Mapping[str, RunRecord], names: Sequence[str]) -> tuple[dict[str, _Turn], list[str]]:
-    turns = {n: _turn(records[n].history) for n in names if n in records}
+def _turns(ev: Evidence, names: Sequence[str]) -> tuple[dict[str, _Turn], list[str]]:
+    turns = {n: _turn(ev.records[n].history) for n in names if n in ev.records}
     found = {n: t for n, t in turns.items() if t is not None}
-    return found, [n if n not in records else f"{n} (loss history)" for n in names if n not in found]
+    return found, [n if n not in ev.records else f"{n} (loss history)" for n in names if n not in found]
 
+
+@_rule("simple_cnn_overfits", "The simple CNN overfits CIFAR-10 soon", "V-B.1, Fig. 7a", "overfits \"very soon\"")
+def simple_cnn_overfits(c: _Claim, ev: Evidence) -> Verdict:
+    """V-B.1, Fig. 7a: the motivation for dropout. Overfitting = validation loss climbs from its minimum
+    by OVERFIT_RISE while the training loss keeps falling (both rising would be divergence, not overfitting).
+    A curve still at its minimum after MIN_EPOCHS_TO_TURN epochs or more contradicts; a small rise or a
+    divergence cannot decide. "Soon" has no number in the paper, so it is not tested: the evidence gives the epoch."""
+    turns, missing = _turns(ev, ("cifar_simple_cnn",))
+    if missing:
+        return c.missing(missing)
+    t = turns["cifar_simple_cnn"]
+    never_turned = t.best_epoch == t.last_epoch >= MIN_EPOCHS_TO_TURN
+    status = "reproduced" if t.overfits else "contradicted" if never_turned else "inconclusive"
+    falls = "" if t.train_falls or t.best_epoch == t.last_epoch else "; training loss rose too"
+    return c.verdict(status, t.words() + falls)
+
+
+@_rule("dropout_delays_overfitting", "Dropout delays overfitting of the simple CNN", "V-B.1, Fig. 7c",
+       "validation loss follows the training loss closely")
+def dropout_delays_overfitting(c: _Claim, ev: Evidence) -> Verdict:
+    """V-B.1, Fig. 7c. Reproduced if dropout's validation loss bottoms out later *and* climbs no more after it
+    (a later but steeper turn only postpones overfitting), or if it does not overfit at all (rise below
+    OVERFIT_RISE) while the simple CNN does. Contradicted if dropout overfits and turns earlier."""
+    turns, missing = _turns(ev, ("cifar_simple_cnn", "cifar_simple_cnn_dropout"))
+    if missing:
+        return c.missing(missing)
+    plain, drop = turns["cifar_simple_cnn"], turns["cifar_simple_cnn_dropout"]
+    later = drop.best_epoch > plain.best_epoch and drop.rise <= plain.rise
+    milder = drop.rise < OVERFIT_RISE <= plain.rise
+    earlier = drop.overfits and drop.best_epoch < plain.best_epoch
+    status = "reproduced" if later or milder else "contradicted" if earlier else "inconclusive"
+    return c.verdict(status, f"with dropout: {drop.words()}; without: {plain.words()}")
+
+
+# --- Table I ------------------------------------------------------------------------------------------------------
+
+@_rule("dropout_raises_accuracy", "Dropout raises the simple CNN's accuracy", "V-B.1, Table I", "63.10 % → 74.24 %")
+def dropout_raises_accuracy(c: _Claim, ev: Evidence) -> Verdict:
+    """V-B.1, Table I: dropout's regularisation pays off in test accuracy, not only in the loss curves."""
+    return _change(c, ev, "cifar_simple_cnn_dropout", "cifar_simple_cnn", rises=True)
+
+
+@_rule("vgg_beats_simple_cnn", "VGG blocks beat the simple CNN with dropout", "V-B.2, Table I", "74.24 % → 81.89 %")
+def vgg_blocks_beat_simple_cnn(c: _Claim, ev: Evidence) -> Verdict:
+    """V-B.2, Table I: deeper VGG blocks beat the regularised simple CNN."""
+    return _change(c, ev, "cifar_vgg", "cifar_simple_cnn_dropout", rises=True)
+
+
+@_rule("batch_norm_helps_vgg", "Batch norm improves the VGG blocks", "V-B.2, Table I", "81.89 % → 84.42 %")
+def batch_norm_improves_vgg(c: _Claim, ev: Evidence) -> Verdict:
+    """V-B.2, Table I: batch norm on top of dropout gives the best model without augmentation."""
+    return _change(c, ev, "cifar_vgg_bn", "cifar_vgg", rises=True)
+
+
+# --- confusion matrices: class-level tests on counts ------------------------------------------------------------
 
 def _matrix(cm: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
     """The matrix as an array, refusing one that does not match the class names (a caller's mix-up)."""
@@ -133,180 +290,122 @@ def _matrix(cm: np.ndarray, class_names: Sequence[str]) -> np.ndarray:
     return cm
 
 
-def cnn_beats_mlp_on_mnist(records: Mapping[str, RunRecord]) -> Verdict:
-    """V-A: the reason to use convolutions at all, shown on the easy dataset first."""
-    c = _Claim("A CNN beats the one-hidden-layer network on MNIST", "V-A", "99.37 % vs 95.85 %")
-    return _change(c, records, "mnist_cnn", "mnist_mlp", rises=True)
+def _class_counts(cm: np.ndarray, i: int) -> tuple[int, int]:
+    """(correct, total) of class `i`."""
+    return int(cm[i, i]), int(cm[i].sum())
 
 
-def simple_cnn_overfits(records: Mapping[str, RunRecord]) -> Verdict:
-    """V-B.1, Fig. 7a: the motivation for dropout. Overfitting = validation loss climbs from its minimum
-    by OVERFIT_RISE while the training loss keeps falling (both rising would be divergence, not overfitting).
-    "Soon" has no number in the paper, so it is not tested: the evidence gives the epoch."""
-    c = _Claim("The simple CNN overfits CIFAR-10 soon", "V-B.1, Fig. 7a", "overfits \"very soon\"")
-    turns, missing = _turns(records, ("cifar_simple_cnn",))
-    if missing:
-        return c.missing(missing)
-    t = turns["cifar_simple_cnn"]
-    holds = t.best_epoch < t.last_epoch and t.rise >= OVERFIT_RISE and t.train_falls
-    falls = "" if t.train_falls or t.best_epoch == t.last_epoch else "; training loss rose too"
-    return c.verdict(holds, t.words() + falls)
-
-
-def dropout_delays_overfitting(records: Mapping[str, RunRecord]) -> Verdict:
-    """V-B.1, Fig. 7c. Holds if dropout's validation loss bottoms out later *and* climbs no more after it
-    (a later but steeper turn only postpones overfitting), or if it does not overfit at all (rise below
-    OVERFIT_RISE) while the simple CNN does."""
-    c = _Claim("Dropout delays overfitting of the simple CNN", "V-B.1, Fig. 7c",
-               "validation loss follows the training loss closely")
-    turns, missing = _turns(records, ("cifar_simple_cnn", "cifar_simple_cnn_dropout"))
-    if missing:
-        return c.missing(missing)
-    plain, drop = turns["cifar_simple_cnn"], turns["cifar_simple_cnn_dropout"]
-    later = drop.best_epoch > plain.best_epoch and drop.rise <= plain.rise
-    milder = drop.rise < OVERFIT_RISE <= plain.rise
-    return c.verdict(later or milder, f"with dropout: {drop.words()}; without: {plain.words()}")
-
-
-def dropout_raises_accuracy(records: Mapping[str, RunRecord]) -> Verdict:
-    """V-B.1, Table I: dropout's regularisation pays off in test accuracy, not only in the loss curves."""
-    c = _Claim("Dropout raises the simple CNN's accuracy", "V-B.1, Table I", "63.10 % → 74.24 %")
-    return _change(c, records, "cifar_simple_cnn_dropout", "cifar_simple_cnn", rises=True)
-
-
-def vgg_blocks_beat_simple_cnn(records: Mapping[str, RunRecord]) -> Verdict:
-    """V-B.2, Table I: deeper VGG blocks beat the regularised simple CNN."""
-    c = _Claim("VGG blocks beat the simple CNN with dropout", "V-B.2, Table I", "74.24 % → 81.89 %")
-    return _change(c, records, "cifar_vgg", "cifar_simple_cnn_dropout", rises=True)
-
-
-def batch_norm_improves_vgg(records: Mapping[str, RunRecord]) -> Verdict:
-    """V-B.2, Table I: batch norm on top of dropout gives the best model without augmentation."""
-    c = _Claim("Batch norm improves the VGG blocks", "V-B.2, Table I", "81.89 % → 84.42 %")
-    return _change(c, records, "cifar_vgg_bn", "cifar_vgg", rises=True)
-
-
-def cat_is_hardest_class(confusions: Mapping[str, np.ndarray], class_names: Sequence[str],
-                         run: str = FIG8_RUN) -> Verdict:
-    """V-B.2, Fig. 8: the paper's error analysis (Fig. 9) starts from the worst class, cat."""
-    c = _Claim("Cat is the hardest class for VGG + BN", "V-B.2, Fig. 8", "cat worst, then bird, dog")
-    if run not in confusions or HARD_CLASS not in class_names:
-        return c.missing([f"confusion matrix of {run}" if run not in confusions else f"a {HARD_CLASS!r} class"])
-    acc = per_class_accuracy(_matrix(confusions[run], class_names))
+@_rule("cat_is_hardest", "Cat is the hardest class for VGG + BN", "V-B.2, Fig. 8", "cat worst, then bird, dog")
+def cat_is_hardest_class(c: _Claim, ev: Evidence) -> Verdict:
+    """V-B.2, Fig. 8: the paper's error analysis (Fig. 9) starts from the worst class, cat. Cat is compared
+    with the hardest other class: below it significantly reproduces, above it significantly contradicts."""
+    names = list(ev.class_names)
+    if FIG8_RUN not in ev.confusions or HARD_CLASS not in names:
+        return c.missing([f"confusion matrix of {FIG8_RUN}" if FIG8_RUN not in ev.confusions else f"a {HARD_CLASS!r} class"])
+    cm = _matrix(ev.confusions[FIG8_RUN], names)
+    acc, cat = per_class_accuracy(cm), names.index(HARD_CLASS)
     order = [int(i) for i in np.argsort(acc, kind="stable") if np.isfinite(acc[i])]  # NaN = class without examples
-    cat = acc[list(class_names).index(HARD_CLASS)]
-    holds = bool(np.isfinite(cat)) and bool(cat <= acc[order[0]])
-    hardest = ", ".join(f"{class_names[i]} {_pct(acc[i])}" for i in order[:3])
-    return c.verdict(holds, f"hardest in {run}: {hardest}")
+    others = [i for i in order if i != cat]
+    hardest = ", ".join(f"{names[i]} {_pct(acc[i])}" for i in order[:3])
+    if not np.isfinite(acc[cat]) or not others:
+        return c.missing([f"{HARD_CLASS} and another class with test images"])
+    diff = proportion_difference(_class_counts(cm, cat), _class_counts(cm, others[0]))
+    return c.verdict(judge(diff, -1), f"hardest in {FIG8_RUN}: {hardest}; cat vs {names[others[0]]}", diff)
 
 
-def cats_and_dogs_confused_most(confusions: Mapping[str, np.ndarray], class_names: Sequence[str],
-                                run: str = FIG8_RUN) -> Verdict:
-    """V-B.2, Fig. 8: counted both ways (cat→dog + dog→cat), since the paper says "and vice versa"."""
-    c = _Claim("Cats and dogs are confused with each other most", "V-B.2, Fig. 8", "cat ↔ dog")
-    if run not in confusions or not CONFUSED_PAIR <= set(class_names):
-        return c.missing([f"confusion matrix of {run}" if run not in confusions else "'cat' and 'dog' classes"])
-    cm = _matrix(confusions[run], class_names)
-    both, names = cm + cm.T, list(class_names)
+@_rule("cats_dogs_confused", "Cats and dogs are confused with each other most", "V-B.2, Fig. 8", "cat ↔ dog")
+def cats_and_dogs_confused_most(c: _Claim, ev: Evidence) -> Verdict:
+    """V-B.2, Fig. 8: counted both ways (cat→dog + dog→cat), since the paper says "and vice versa". The cat↔dog
+    mistakes and those of the most confused other pair are disjoint sets of the same test images, so the exact
+    McNemar test compares them directly."""
+    names = list(ev.class_names)
+    if FIG8_RUN not in ev.confusions or not set(CONFUSED_PAIR) <= set(names):
+        return c.missing([f"confusion matrix of {FIG8_RUN}" if FIG8_RUN not in ev.confusions else "'cat' and 'dog' classes"])
+    cm = _matrix(ev.confusions[FIG8_RUN], names)
+    both = cm + cm.T
+    cat_dog = frozenset(names.index(n) for n in CONFUSED_PAIR)
     pairs = sorted(((int(both[i, j]), i, j) for i in range(len(cm)) for j in range(i + 1, len(cm))),
                    key=lambda p: -p[0])
-    cat_dog = int(both[names.index("cat"), names.index("dog")])
-    holds = 0 < cat_dog >= pairs[0][0]  # no confusion at all is no evidence for the claim
     top = ", ".join(f"{names[i]}↔{names[j]} {n}" for n, i, j in pairs[:3] if n) or "no confusions"
-    return c.verdict(holds, f"most confused in {run}: {top}")
+    rival = next((p[0] for p in pairs if {p[1], p[2]} != cat_dog), 0)
+    ours = int(both[tuple(cat_dog)])
+    images = int(cm.sum())
+    is_ours, is_rival = np.zeros(images, bool), np.zeros(images, bool)  # per-image "is that pair's mistake"
+    is_ours[:ours], is_rival[ours:ours + rival] = True, True
+    diff = paired_difference([is_ours], [is_rival])
+    return c.verdict(judge(diff, 1), f"most confused in {FIG8_RUN}: {top}", diff)
 
 
-def adam_beats_sgd_for_resnet50(records: Mapping[str, RunRecord]) -> Verdict:
+# --- Table II -----------------------------------------------------------------------------------------------------
+
+@_rule("adam_beats_sgd_resnet50", "Adam beats SGD for fine-tuning ResNet50", "V-B.3, Table II", "80.85 % vs 75.52 %")
+def adam_beats_sgd_for_resnet50(c: _Claim, ev: Evidence) -> Verdict:
     """V-B.3, Table II: why the paper did most transfer learning with Adam."""
-    c = _Claim("Adam beats SGD for fine-tuning ResNet50", "V-B.3, Table II", "80.85 % vs 75.52 %")
-    return _change(c, records, "resnet50_adam", "resnet50_sgd", rises=True)
+    return _change(c, ev, "resnet50_adam", "resnet50_sgd", rises=True)
 
 
-def vgg19_beats_vgg_blocks(records: Mapping[str, RunRecord]) -> Verdict:
+@_rule("vgg19_beats_vgg_blocks", "VGG19 + Adam + batch norm beats the VGG blocks with batch norm", "V-B.3, Table II",
+       "84.97 % vs 84.42 %")
+def vgg19_beats_vgg_blocks(c: _Claim, ev: Evidence) -> Verdict:
     """V-B.3, Table II: transfer learning only just overtakes the custom network (by 0.55 points)."""
-    c = _Claim("VGG19 + Adam + batch norm beats the VGG blocks with batch norm", "V-B.3, Table II",
-               "84.97 % vs 84.42 %")
-    return _change(c, records, "vgg19_adam_bn", "cifar_vgg_bn", rises=True)
+    return _change(c, ev, "vgg19_adam_bn", "cifar_vgg_bn", rises=True)
 
 
-def _gains(records: Mapping[str, RunRecord], bases: Sequence[str]) -> tuple[dict[str, float], list[str]]:
-    """Accuracy gain (points) of each base run with flip + shift; bases lacking either run are listed."""
-    gains, missing = {}, []
-    for base in bases:
-        acc, lacking = _accuracies(records, (base, base + FLIP_SHIFT))
-        if lacking:
-            missing += lacking
-        else:
-            gains[base] = 100 * (acc[base + FLIP_SHIFT] - acc[base])
-    return gains, missing
+# --- Table III and V-B.4 --------------------------------------------------------------------------------------------
 
-
-def _gain_words(gains: Mapping[str, float]) -> str:
-    return ", ".join(f"{base} {gain:+.2f}" for base, gain in gains.items())
-
-
-def flip_shift_helps_vgg_blocks(records: Mapping[str, RunRecord]) -> Verdict:
+@_rule("flip_shift_helps_vgg", "Flip + shift augmentation raises the VGG-block models' accuracy", "V-B.4, Table III",
+       "81.89 → 83.51 %, 84.42 → 87.11 %")
+def flip_shift_helps_vgg_blocks(c: _Claim, ev: Evidence) -> Verdict:
     """V-B.4, Table III: the augmentation the paper kept, on both VGG-block models (needs both pairs)."""
-    c = _Claim("Flip + shift augmentation raises the VGG-block models' accuracy", "V-B.4, Table III",
-               "81.89 → 83.51 %, 84.42 → 87.11 %")
-    gains, missing = _gains(records, ("cifar_vgg", "cifar_vgg_bn"))
-    if missing:
-        return c.missing(missing)
-    return c.verdict(all(g > 0 for g in gains.values()), f"gain with {FLIP_SHIFT[1:]} (points): {_gain_words(gains)}")
+    return _combined(c, ev, [(base + FLIP_SHIFT, base, 1) for base in ("cifar_vgg", "cifar_vgg_bn")])
 
 
-def flip_shift_helps_transfer(records: Mapping[str, RunRecord]) -> Verdict:
+@_rule("flip_shift_helps_transfer", "Flip + shift augmentation raises the transfer models' accuracy",
+       "V-B.4, Table III", "all rose, +3.14 to +6.75 points")
+def flip_shift_helps_transfer(c: _Claim, ev: Evidence) -> Verdict:
     """V-B.4, Table III: "all models' accuracies increased". Judged on the pairs this run has, since the
     paper itself trained some transfer models only with augmentation."""
-    c = _Claim("Flip + shift augmentation raises the transfer models' accuracy", "V-B.4, Table III",
-               "all rose, +3.14 to +6.75 points")
-    gains, _ = _gains(records, TRANSFER_RUNS)
-    if not gains:
-        return c.missing(["every transfer run pair with and without " + FLIP_SHIFT[1:]])
-    improved = sum(g > 0 for g in gains.values())
-    return c.verdict(improved == len(gains), f"{improved} of {len(gains)} improved: {_gain_words(gains)}")
+    return _combined(c, ev, [(base + FLIP_SHIFT, base, 1) for base in TRANSFER_RUNS], partial=True)
 
 
-def flips_rotation_hurts_vgg_blocks(records: Mapping[str, RunRecord]) -> Verdict:
+@_rule("flips_rotation_hurt_vgg", "Flips both ways + rotation 20° lower the VGG blocks' accuracy", "V-B.4",
+       "−5.2 points")
+def flips_rotation_hurts_vgg_blocks(c: _Claim, ev: Evidence) -> Verdict:
     """V-B.4: why the first augmentation set (flips both ways + rotation 20°) was rejected."""
-    c = _Claim("Flips both ways + rotation 20° lower the VGG blocks' accuracy", "V-B.4", "−5.2 points")
-    return _change(c, records, "cifar_vgg_flip_rotate", "cifar_vgg", rises=False)
+    return _change(c, ev, "cifar_vgg_flip_rotate", "cifar_vgg", rises=False)
 
 
-def flips_alone_hurt_less(records: Mapping[str, RunRecord]) -> Verdict:
+@_rule("flips_alone_hurt_less", "Flips alone also lower it, but less", "V-B.4", "−3.7 points (vs −5.2)")
+def flips_alone_hurt_less(c: _Claim, ev: Evidence) -> Verdict:
     """V-B.4: flips alone still hurt, but less than with rotation: below the plain run, above the rotated one."""
-    c = _Claim("Flips alone also lower it, but less", "V-B.4", "−3.7 points (vs −5.2)")
-    names = ("cifar_vgg_flip", "cifar_vgg", "cifar_vgg_flip_rotate")
-    acc, missing = _accuracies(records, names)
-    if missing:
-        return c.missing(missing)
-    flip, plain, rotate = (acc[n] for n in names)
-    evidence = (f"cifar_vgg_flip {_pct(flip)}: {100 * (flip - plain):+.2f} vs cifar_vgg, "
-                f"{100 * (flip - rotate):+.2f} vs cifar_vgg_flip_rotate")
-    return c.verdict(rotate < flip < plain, evidence)
+    return _combined(c, ev, [("cifar_vgg_flip", "cifar_vgg", -1), ("cifar_vgg_flip", "cifar_vgg_flip_rotate", 1)])
 
 
-def augmentation_helps_cats(confusions: Mapping[str, np.ndarray], class_names: Sequence[str],
-                            best_run: str | None, before_run: str = FIG8_RUN) -> Verdict:
+@_rule("augmentation_helps_cats", "Augmentation helps the hardest class, cat", "V-B.4, Figs. 8, 11", "68 % → 76 %")
+def augmentation_helps_cats(c: _Claim, ev: Evidence) -> Verdict:
     """V-B.4, Figs. 8 and 11: augmentation helps exactly where the model was weakest."""
-    c = _Claim("Augmentation helps the hardest class, cat", "V-B.4, Figs. 8, 11", "68 % → 76 %")
-    lacking = [f"confusion matrix of {r}" for r in (before_run, best_run) if r is not None and r not in confusions]
-    if best_run is None:
+    runs = (FIG8_RUN, ev.best_run)
+    lacking = [f"confusion matrix of {r}" for r in runs if r is not None and r not in ev.confusions]
+    if ev.best_run is None:
         lacking.append("the best augmented run's name")
-    if HARD_CLASS not in class_names:
+    if HARD_CLASS not in ev.class_names:
         lacking.append(f"a {HARD_CLASS!r} class")
     if lacking:
         return c.missing(lacking)
-    i = list(class_names).index(HARD_CLASS)
-    before, after = (per_class_accuracy(_matrix(confusions[r], class_names))[i] for r in (before_run, best_run))
-    evidence = f"cats correct: {before_run} {_pct(before)} → {best_run} {_pct(after)} ({100 * (after - before):+.2f})"
-    return c.verdict(bool(after > before), evidence)
+    i = list(ev.class_names).index(HARD_CLASS)
+    before, after = (_class_counts(_matrix(ev.confusions[r], ev.class_names), i) for r in runs)
+    if not before[1] or not after[1]:
+        return c.missing([f"{HARD_CLASS} test images"])
+    diff = proportion_difference(after, before)
+    evidence = f"cats correct: {FIG8_RUN} {_pct(before[0] / before[1])} → {ev.best_run} {_pct(after[0] / after[1])}"
+    return c.verdict(judge(diff, 1), evidence, diff)
 
 
-def early_stopping_ends_training(records: Mapping[str, RunRecord]) -> Verdict:
-    """V-B.4, Fig. 10: early stopping, not the epoch budget, decides how long a run trains."""
-    c = _Claim("Early stopping ends training", "V-B.4, Fig. 10", "stopped at epoch 44")
-    budgeted = {n: r for n, r in sorted(records.items()) if isinstance(r.config.get("epochs"), int)}
+@_rule("early_stopping_ends_training", "Early stopping ends training", "V-B.4, Fig. 10", "stopped at epoch 44")
+def early_stopping_ends_training(c: _Claim, ev: Evidence) -> Verdict:
+    """V-B.4, Fig. 10: early stopping, not the epoch budget, decides how long a run trains. No run stopping
+    before its budget contradicts."""
+    budgeted = {n: r for n, r in sorted(ev.records.items()) if isinstance(r.config.get("epochs"), int)}
     if not budgeted:
         return c.missing(["runs with an epoch budget"])
     stopped = [(n, r) for n, r in budgeted.items() if r.epochs_run < r.config["epochs"]]
@@ -315,43 +414,75 @@ def early_stopping_ends_training(records: Mapping[str, RunRecord]) -> Verdict:
         name, r = stopped[0]
         evidence += (f" (e.g. {name} at {r.epochs_run} of {r.config['epochs']}, best epoch {r.best_epoch}, "
                      f"patience {r.config.get('patience', '?')})")
-    return c.verdict(bool(stopped), evidence)
+    return c.verdict("reproduced" if stopped else "contradicted", evidence)
+
+
+# --- all claims -----------------------------------------------------------------------------------------------------
+
+def select(names: Sequence[str] | None = None) -> list[str]:
+    """`names` checked against the catalogue (all of them, in report order, for None)."""
+    if names is None:
+        return list(CLAIMS)
+    if isinstance(names, str):
+        names = [names]
+    unknown = [n for n in names if n not in CLAIMS]
+    if unknown:
+        raise ConfigError(f"unknown claim {', '.join(map(repr, unknown))}: choose from {', '.join(CLAIMS)}")
+    return list(names)
 
 
 def check_claims(records: Mapping[str, RunRecord], confusions: Mapping[str, np.ndarray],
-                 class_names: Sequence[str], *, best_run: str | None = None) -> list[Verdict]:
-    """Every claim, in report order. `records` and `confusions` are keyed by run name (config "experiment");
-    `best_run` names the augmented run of Fig. 11."""
-    return [
-        cnn_beats_mlp_on_mnist(records),
-        simple_cnn_overfits(records),
-        dropout_delays_overfitting(records),
-        dropout_raises_accuracy(records),
-        vgg_blocks_beat_simple_cnn(records),
-        batch_norm_improves_vgg(records),
-        cat_is_hardest_class(confusions, class_names),
-        cats_and_dogs_confused_most(confusions, class_names),
-        adam_beats_sgd_for_resnet50(records),
-        vgg19_beats_vgg_blocks(records),
-        flip_shift_helps_vgg_blocks(records),
-        flip_shift_helps_transfer(records),
-        flips_rotation_hurts_vgg_blocks(records),
-        flips_alone_hurt_less(records),
-        augmentation_helps_cats(confusions, class_names, best_run),
-        early_stopping_ends_training(records),
-    ]
+                 class_names: Sequence[str], *, correct: Mapping[str, Sequence[np.ndarray]] | None = None,
+                 best_run: str | None = None, names: Sequence[str] | None = None) -> list[Verdict]:
+    """The claims `names` (default: all, in report order), judged on this run.
+
+    Args:
+        records: run records by run name (config "experiment"); the curve and early-stopping claims read them.
+        confusions: confusion matrices by run name, seeds summed.
+        class_names: the confusion matrices' class order.
+        correct: per-image correctness by run name, one boolean array per seed, every array over the same test
+            images in the same order (`y_pred == y_true`); the accuracy claims read these.
+        best_run: names the augmented run of Fig. 11.
+        names: claim names from CLAIMS; unknown names raise ConfigError listing the known ones.
+    """
+    ev = Evidence(records, confusions, class_names, correct or {}, best_run)
+    return [CLAIMS[name](ev) for name in select(names)]
 
 
-VERDICT_COLUMNS = ("claim", "source", "paper", "verdict", "this_run")
+def count_outcomes(verdicts: Sequence[Verdict]) -> dict[str, int]:
+    """How many claims came out each way, every outcome present (zero included), "not checked" last."""
+    counts = Counter(v.status for v in verdicts)
+    return {status: counts[status] for status in (*OUTCOMES, NOT_CHECKED)}
 
 
-def verdict_rows(verdicts: Sequence[Verdict]) -> list[dict[str, str]]:
-    """Plain rows for lab_utils.report.tables.write_table (CSV + Markdown)."""
-    return [{"claim": v.claim, "source": v.source, "paper": v.paper, "verdict": v.status, "this_run": v.evidence}
-            for v in verdicts]
+def outcome_sentence(verdicts: Sequence[Verdict]) -> str:
+    """E.g. "9 reproduced, 5 inconclusive, 1 contradicted, 1 not checked (of 16 claims)"."""
+    counts = count_outcomes(verdicts)
+    parts = [f"{n} {status}" for status, n in counts.items() if n or status in OUTCOMES]
+    return f"{', '.join(parts)} (of {len(verdicts)} claims)"
+
+
+VERDICT_COLUMNS = ("name", "claim", "source", "paper", "verdict", "this_run", "test", "difference", "ci_low",
+                   "ci_high", "p")
+VERDICT_HEADERS = {"name": "Name", "claim": "Claim", "source": "Source", "paper": "Paper", "verdict": "Verdict",
+                   "this_run": "This run", "test": "Test", "difference": "Difference (points)",
+                   "ci_low": "95 % CI low", "ci_high": "95 % CI high", "p": "p"}
+
+
+def verdict_rows(verdicts: Sequence[Verdict]) -> list[dict[str, object]]:
+    """Plain rows for lab_utils.report.tables.write_table (CSV + Markdown); p as text so small values keep
+    their digits in the Markdown (read_table turns it back into a number)."""
+    rows = []
+    for v in verdicts:
+        d = v.test
+        rows.append({"name": v.name, "claim": v.claim, "source": v.source, "paper": v.paper, "verdict": v.status,
+                     "this_run": v.evidence, "test": d.test if d else None, "difference": d.points if d else None,
+                     "ci_low": d.low if d else None, "ci_high": d.high if d else None,
+                     "p": format_p(d.p) if d else None})
+    return rows
 
 
 def verdicts_markdown(verdicts: Sequence[Verdict]) -> str:
     """The verdicts as a Markdown pipe table, for the notebook or README."""
-    headers = dict(zip(VERDICT_COLUMNS, ("Claim", "Source", "Paper", "Verdict", "This run")))
-    return markdown_table(verdict_rows(verdicts), VERDICT_COLUMNS, headers=headers)
+    columns = [c for c in VERDICT_COLUMNS if c != "name"]
+    return markdown_table(verdict_rows(verdicts), columns, headers=VERDICT_HEADERS)

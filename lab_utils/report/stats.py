@@ -34,6 +34,7 @@ _CHUNK = 250  # resamples per vectorised batch: about 40 MB for 10,000 test imag
 
 MCNEMAR = "exact McNemar"
 HIERARCHICAL = "hierarchical bootstrap"
+UNPAIRED = "bootstrap, unpaired"
 OUTCOMES = ("reproduced", "inconclusive", "contradicted")
 
 
@@ -167,6 +168,23 @@ def paired_difference(a: Sequence[np.ndarray], b: Sequence[np.ndarray], level: f
     low, high = _percentile(diff, level)
     point = 100 * (ma.mean() - mb.mean())
     return Difference(float(point), low, high, _tail_p(diff), HIERARCHICAL, (len(ma), len(mb)))
+
+
+def proportion_difference(a: tuple[int, int], b: tuple[int, int], level: float = LEVEL) -> Difference:
+    """Accuracy a minus b from (correct, total) counts on different or unmatched images, such as two classes of
+    a confusion matrix: a bootstrap of two independent binomials, percentile interval and tail p as above.
+    Ignoring a pairing that exists only widens the interval."""
+    for k, n in (a, b):
+        if not (isinstance(n, (int, np.integer)) and n > 0 and 0 <= k <= n):
+            raise ConfigError(f"proportion_difference: ({k!r}, {n!r}) is not (correct, total) with 0 <= correct <= total")
+    rng = np.random.default_rng(SEED)
+    draws = [np.empty(RESAMPLES), np.empty(RESAMPLES)]
+    for i in sorted((0, 1), key=lambda i: (a, b)[i]):  # drawn in the counts' order: swapping a and b mirrors
+        k, n = (a, b)[i]
+        draws[i] = rng.binomial(n, k / n, RESAMPLES) / n
+    diff = 100 * (draws[0] - draws[1])
+    low, high = _percentile(diff, level)
+    return Difference(100 * (a[0] / a[1] - b[0] / b[1]), low, high, _tail_p(diff), UNPAIRED, (1, 1))
 
 
 def judge(diff: Difference, expected_sign: int) -> str:
