@@ -9,7 +9,9 @@ import pytest
 
 from lab_utils.report import tables as reporting
 from lab_utils.errors import ConfigError, LabError
-from lab_utils.report.tables import PAPER_RESULTS, comparison_rows, markdown_table, read_table, write_table
+from lab_utils.report.stats import Accuracy, accuracy_interval
+from lab_utils.report.tables import (PAPER_RESULTS, comparison_rows, format_spread, markdown_table, read_table,
+                                    write_table)
 
 ROWS = [
     {"network": "Simple CNN", "paper_accuracy": 63.10, "reproduced_accuracy": 61.3, "profile": "quick",
@@ -151,3 +153,39 @@ def test_the_unit_is_stated_by_the_caller_not_guessed_from_the_value():
         comparison_rows(PAPER_RESULTS["table1"], {}, reproduced_unit="percents")
     # The paper's numbers are percentages whatever the unit of ours.
     assert comparison_rows({"m": 0.5}, {"m": 0.5}, reproduced_unit="fraction")[0]["difference"] == 49.5
+
+
+def test_comparison_rows_with_seeds_show_mean_std_n_and_interval(tmp_path):
+    three = accuracy_interval([np.arange(761) < k for k in (380, 395, 402)])
+    one = accuracy_interval([np.arange(761) < 396])
+    rows = comparison_rows(PAPER_RESULTS["table1"], {"Simple CNN": three, "Simple CNN + Dropout": one,
+                                                     "VGG blocks + Dropout": 0.5}, reproduced_unit="fraction")
+    assert list(rows[0]) == ["network", "paper_accuracy", "reproduced_accuracy", "reproduced_std", "reproduced_seeds",
+                             "reproduced_ci_low", "reproduced_ci_high", "difference"]
+    assert rows[0]["reproduced_accuracy"] == pytest.approx(100 * (380 + 395 + 402) / 3 / 761)
+    assert rows[0]["reproduced_std"] == pytest.approx(100 * np.std([380, 395, 402], ddof=1) / 761)
+    assert rows[0]["reproduced_seeds"] == 3
+    assert rows[0]["reproduced_ci_low"] < rows[0]["reproduced_accuracy"] < rows[0]["reproduced_ci_high"]
+    assert (rows[1]["reproduced_seeds"], rows[1]["reproduced_std"]) == (1, 0.0)  # one seed: Wilson, no spread
+    assert (rows[1]["reproduced_ci_low"], rows[1]["reproduced_ci_high"]) == pytest.approx(
+        (100 * one.low, 100 * one.high))
+    assert rows[2]["reproduced_accuracy"] == 50.0 and rows[2]["reproduced_std"] is None  # a plain number: no spread
+    assert rows[3]["reproduced_seeds"] is None and rows[3]["difference"] is None
+    csv_path, md_path = write_table(rows, "table1_seeds", tmp_path)
+    assert read_table(csv_path)[0]["reproduced_seeds"] == 3
+    assert md_path.read_text(encoding="utf-8").splitlines()[2].startswith("| Simple CNN | 63.10 | 51.55 | 1.48 | 3 |")
+
+
+def test_comparison_rows_without_seeds_keep_their_columns():
+    assert list(comparison_rows({"m": 50.0}, {"m": 49.0})[0]) == [
+        "network", "paper_accuracy", "reproduced_accuracy", "difference"]
+
+
+def test_an_accuracy_outside_0_to_1_is_refused():
+    with pytest.raises(ConfigError, match="not a fraction"):
+        comparison_rows({"m": 50.0}, {"m": Accuracy(1.5, 0.0, 1, 10, 1.0, 1.0, "Wilson")})
+
+
+def test_format_spread():
+    assert format_spread(58.214, 0.0, 1) == "58.21 %"
+    assert format_spread(58.214, 0.404, 3) == "58.21 ± 0.40 % (3 seeds)"

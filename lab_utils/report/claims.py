@@ -31,7 +31,7 @@ import numpy as np
 from lab_utils.errors import ConfigError
 from lab_utils.report.evaluation import per_class_accuracy
 from lab_utils.report.stats import OUTCOMES, Difference, judge, paired_difference, proportion_difference
-from lab_utils.report.tables import markdown_table
+from lab_utils.report.tables import format_spread, markdown_table
 from lab_utils.training.records import RunRecord
 
 # Validation loss must climb this far (absolute, cross-entropy) above its minimum before we call it
@@ -135,10 +135,8 @@ def _correct(ev: Evidence, names: Sequence[str]) -> tuple[dict[str, Sequence[np.
 
 def _accuracy_words(name: str, per_seed: Sequence[np.ndarray]) -> str:
     """"run 58.21 %" for one seed, "run 58.21 ± 0.40 % (3 seeds)" for several."""
-    acc = [float(np.mean(c)) for c in per_seed]
-    if len(acc) == 1:
-        return f"{name} {_pct(acc[0])}"
-    return f"{name} {100 * np.mean(acc):.2f} ± {100 * np.std(acc, ddof=1):.2f} % ({len(acc)} seeds)"
+    acc = [100 * float(np.mean(c)) for c in per_seed]
+    return f"{name} {format_spread(float(np.mean(acc)), float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0, len(acc))}"
 
 
 def _change(c: _Claim, ev: Evidence, run: str, baseline: str, *, rises: bool) -> Verdict:

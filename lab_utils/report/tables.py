@@ -19,6 +19,7 @@ import numpy as np
 
 from lab_utils.atomic import atomic_write_text
 from lab_utils.errors import ConfigError, LabError
+from lab_utils.report.stats import Accuracy
 
 MISSING = "—"
 
@@ -247,9 +248,26 @@ def _check_percent(network: str, value: Any, unit: str = "percent") -> float | N
     return percent
 
 
+def format_spread(mean: float, std: float, n: int, unit: str = " %") -> str:
+    """"58.21 %" for one run, "58.21 ± 0.40 % (3 seeds)" for several: mean and sample std, both in points."""
+    if n == 1:
+        return f"{mean:.2f}{unit}"
+    return f"{mean:.2f} ± {std:.2f}{unit} ({n} seeds)"
+
+
+SPREAD_COLUMNS = ("reproduced_std", "reproduced_seeds", "reproduced_ci_low", "reproduced_ci_high")
+
+
+def accuracy_columns(acc: Accuracy, prefix: str = "reproduced") -> dict[str, Any]:
+    """An accuracy's columns in percent: `<prefix>_accuracy` (the mean over seeds), `<prefix>_std`, `<prefix>_seeds`
+    and the 95 % interval `<prefix>_ci_low` / `<prefix>_ci_high`, so a table shows mean ± std, n and interval."""
+    return {f"{prefix}_accuracy": 100 * acc.mean, f"{prefix}_std": 100 * acc.std, f"{prefix}_seeds": acc.n_seeds,
+            f"{prefix}_ci_low": 100 * acc.low, f"{prefix}_ci_high": 100 * acc.high}
+
+
 def comparison_rows(
     paper: Mapping[str, float | None],
-    reproduced: Mapping[str, float | None],
+    reproduced: Mapping[str, float | Accuracy | None],
     *,
     reproduced_unit: str = "percent",
     **extra: Any,
@@ -257,17 +275,24 @@ def comparison_rows(
     """Rows for `write_table` with the paper's and our accuracy (%) side by side, in the paper's order.
 
     `paper` is in percent (as `PAPER_RESULTS`); `reproduced` in `reproduced_unit`, "percent" or "fraction"
-    (what Keras's `evaluate` returns), converted to percent. Networks we ran that the paper lacks come last
-    with paper_accuracy None; `extra` (e.g. profile="quick", epochs=12) is added to every row so each table
-    records how it was produced.
+    (what Keras's `evaluate` returns), converted to percent, or `Accuracy` objects (lab_utils.report.stats),
+    which add the std over seeds, the number of seeds and the 95 % interval (`accuracy_columns`) to every row.
+    Networks we ran that the paper lacks come last with paper_accuracy None; `extra` (e.g. profile="quick",
+    epochs=12) is added to every row so each table records how it was produced.
     """
     if reproduced_unit not in _UNITS:
         raise ConfigError(f"reproduced_unit={reproduced_unit!r}: use 'percent' or 'fraction'")
+    with_spread = any(isinstance(v, Accuracy) for v in reproduced.values())
     rows = []
     for network in list(paper) + [n for n in reproduced if n not in paper]:
-        ours = _check_percent(network, reproduced.get(network), reproduced_unit)
+        value, unit = reproduced.get(network), reproduced_unit
+        spread = dict.fromkeys(SPREAD_COLUMNS) if with_spread else {}
+        if isinstance(value, Accuracy):
+            spread = {k: v for k, v in accuracy_columns(value).items() if k in SPREAD_COLUMNS}
+            value, unit = value.mean, "fraction"
+        ours = _check_percent(network, value, unit)
         theirs = _check_percent(network, paper.get(network))
         diff = None if ours is None or theirs is None else round(ours - theirs, 2)
-        rows.append({"network": network, "paper_accuracy": theirs, "reproduced_accuracy": ours,
+        rows.append({"network": network, "paper_accuracy": theirs, "reproduced_accuracy": ours, **spread,
                      "difference": diff, **extra})
     return rows
