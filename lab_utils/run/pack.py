@@ -35,12 +35,8 @@ MAX_BYTES = 4 << 30  # the whole full-profile cache is a few hundred MB; more is
 
 
 def _sha256(path: Path) -> str:
-    """Hex digest of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex digest of a file (run files are at most a few hundred MB: one read)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def complete_runs(folder: Path) -> list[Path]:
