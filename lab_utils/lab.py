@@ -24,10 +24,10 @@ from lab_utils.report.tables import PAPER_RESULTS, comparison_rows, markdown_tab
 from lab_utils.training import runtime
 from lab_utils.training.config import RunConfig
 from lab_utils.training.experiments import BEST_MODEL_CANDIDATES, EXPERIMENTS, NOTEBOOK_RUNS, get_experiment
-from lab_utils.training.fit import Run, fit_or_load
+from lab_utils.training.fit import Run, fit_or_load, run_key
 from lab_utils.training.profiles import Profile, get_profile
-from lab_utils.training.records import load_records
-from lab_utils.training.train import build_and_compile, compile_options, train
+from lab_utils.training.records import RunRecord, load_record, load_records, run_dir
+from lab_utils.training.train import build_and_compile, compile_model, compile_options
 
 
 class Lab:
@@ -107,7 +107,7 @@ class Lab:
                           starts_from=starts_from.record.key if starts_from else None)
         print(f"{config.experiment}: {'loaded from the run cache' if run.cached else 'trained'} "
               f"({run.record.epochs_run} epochs, test accuracy {100 * run.record.test_accuracy:.2f} %)", flush=True)
-        if not changes and starts_from is None:
+        if not changes:
             self._runs[(experiment, augmentation)] = run
             self._predictions.pop((experiment, augmentation), None)
         return run
@@ -116,25 +116,41 @@ class Lab:
         """Train the catalogued experiment with lab_utils' builder, or load it from the run cache."""
         key = (experiment, augmentation)
         if key not in self._runs:
-            config = self.config(experiment, augmentation)
-            self._runs[key] = train(config, self.dataset(config.dataset), runs_root=self.runs_dir,
-                                    verbose=self.verbose)
-            record = self._runs[key].record
-            print(f"{config.experiment}: {'loaded from the run cache' if self._runs[key].cached else 'trained'} "
-                  f"({self.profile.name} profile, {record.epochs_run} epochs)", flush=True)
+            model, config, starts_from = self._catalogued_model(experiment, augmentation)
+            run = fit_or_load(model, config, self.dataset(config.dataset), runs_root=self.runs_dir,
+                              verbose=self.verbose, starts_from=starts_from)
+            print(f"{config.experiment}: {'loaded from the run cache' if run.cached else 'trained'} "
+                  f"({self.profile.name} profile, {run.record.epochs_run} epochs)", flush=True)
+            self._runs[key] = run
         return self._runs[key]
 
     def is_cached(self, experiment: str, augmentation: str | None = None) -> bool:
         """Whether the catalogued run is in the run cache for this profile and data (`run` would load it)."""
-        from lab_utils.training.fit import run_key
-        from lab_utils.training.records import load_record, run_dir
+        parent = self.config(experiment, augmentation).starts_from
+        if parent is not None and not self.is_cached(parent):
+            return False
+        model, config, starts_from = self._catalogued_model(experiment, augmentation)
+        key = run_key(model, config, self.dataset(config.dataset).fingerprint(), starts_from=starts_from)
+        return load_record(run_dir(self.runs_dir, config, key), key) is not None
 
+    def _catalogued_model(self, experiment: str, augmentation: str | None) -> tuple[keras.Model, RunConfig, str | None]:
+        """The compiled model the batch workers train for an experiment, its config, and the key it starts from.
+
+        A second stage (`starts_from`) is a copy of the first stage's trained model with its base unfrozen,
+        recompiled at the stage's rate: what notebook 03 does by hand.
+        """
         config = self.config(experiment, augmentation)
         data = self.dataset(config.dataset)
-        keras.utils.set_random_seed(config.seed)  # the initial weights `train` starts from
-        model, _ = build_and_compile(config, data)
-        key = run_key(model, config, data.fingerprint())
-        return load_record(run_dir(self.runs_dir, config, key), key) is not None
+        if config.starts_from is None:
+            keras.utils.set_random_seed(config.seed)  # seed, then build: the initial weights a notebook gets
+            model, _ = build_and_compile(config, data)
+            return model, config, None
+        first = self.run(config.starts_from)
+        model = keras.models.clone_model(first.model)
+        model.set_weights(first.model.get_weights())
+        model.get_layer(config.model_kwargs["base"]).trainable = not config.model_kwargs["freeze_base"]
+        compile_model(model, config)
+        return model, config, first.record.key
 
     @property
     def compile_options(self) -> dict[str, Any]:
@@ -224,7 +240,7 @@ class Lab:
             record = next((r.record for n, r in runs.items() if labels[n] == row["network"]), None)
             row["epochs"] = record.epochs_run if record else None
             row["parameters"] = record.params["total"] if record else None
-            row["base"] = base_note(record.config) if record else None
+            row["base"] = base_note(record) if record else None
         datasets = sorted({r.record.dataset["name"] for r in runs.values()})
         return self._write(rows, table, caption=caption, datasets=datasets)
 
@@ -259,7 +275,7 @@ class Lab:
                 "reproduced_with": round(augmented.test_accuracy * 100, 2),
                 "reproduced_gain": round(augmented.test_accuracy * 100 - without, 2),
                 "epochs_with": augmented.epochs_run,
-                "base": base_note(augmented.config),
+                "base": base_note(augmented),
                 "profile": self.profile.name,
                 "note": paper_row["note"],
             })
@@ -297,13 +313,17 @@ class Lab:
                            datasets=["mnist", "cifar10"])
 
 
-def base_note(config: dict[str, Any]) -> str | None:
-    """How a transfer model's base started and trained ("ImageNet, fine-tuned", "random init, frozen"), else None."""
-    if config["architecture"] != "transfer":
+def base_note(record: RunRecord) -> str | None:
+    """How a transfer model's base started and trained ("ImageNet, fine-tuned", "random init, frozen"), else None.
+
+    Frozen or not is read from what trained (most weights non-trainable), not from the catalogue: a notebook may
+    have built the model differently.
+    """
+    if record.config["architecture"] != "transfer":
         return None
-    kwargs = config["model_kwargs"]
-    start = "ImageNet" if kwargs.get("weights") == "imagenet" else "random init (no ImageNet weights)"
-    return f"{start}, {'frozen' if kwargs.get('freeze_base') else 'fine-tuned'}"
+    start = "ImageNet" if record.config["model_kwargs"].get("weights") == "imagenet" else "random init (no ImageNet weights)"
+    frozen = record.params["non_trainable"] > record.params["trainable"]
+    return f"{start}, {'frozen' if frozen else 'fine-tuned'}"
 
 
 def _experiment_for_label(label: str) -> str:

@@ -1,165 +1,182 @@
-"""The teaching walkthrough: Keras code on the page, the declared runs, exercises, the lesson profile, the claims.
+"""Keras in view: the notebooks' hand-written models are the batch workers' models, `lab.fit` trains what the
+notebook built, the run cache follows the built model, and `model.fit` is a few calls from a notebook cell.
 
-Most checks read the executed notebooks of the session's smoke run (`smoke` fixture); one runs an exercise of
-every notebook through papermill, as a student would by adding the exercise's call at the end.
+The fast tests exec the notebooks' own model cells (tagged `keras-model`) and train tiny runs; the e2e tests read
+the executed notebooks of the session's smoke run (`smoke` fixture).
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
 import keras
 import nbformat
-import papermill
 import pytest
+from keras import layers
 
 from lab_utils import Lab
-
-from lab_utils.models import codeview, builders as models
-from lab_utils.report.claims import VERDICT_COLUMNS
-from lab_utils.data.datasets import CLASS_NAMES, IMAGE_SHAPES
-from lab_utils.training.experiments import EXPERIMENTS, NOTEBOOK_RUNS, get_experiment
-from lab_utils.training.profiles import get_profile
-from lab_utils.report.tables import read_table
+from lab_utils.models import builders
+from lab_utils.models.transfer import CaffePreprocessing
 from lab_utils.run.runner import NOTEBOOKS, NOTEBOOKS_DIR
+from lab_utils.training import fit as fit_module, runtime
+from lab_utils.training.experiments import NOTEBOOK_RUNS, get_experiment
+from lab_utils.training.fit import model_differences, model_signature
+from lab_utils.training.profiles import get_profile
 
-RUN_LINE = re.compile(r"^(\w+?)(?: \+ (\w+))?: (?:training|loading cached run) \(", re.M)
-STATUSES = {"reproduced", "not reproduced", "not checked"}
-
-
-def _outputs_text(cell: nbformat.NotebookNode) -> str:
-    """Everything a code cell showed: streams, plain text and Markdown."""
-    parts = []
-    for output in cell.get("outputs", []):
-        parts.append(output.get("text", ""))
-        data = output.get("data", {})
-        parts += [data.get("text/markdown", ""), data.get("text/plain", "")]
-    return "\n".join(parts)
+LAB_UTILS = Path(builders.__file__).resolve().parents[1]
+RUN_LINE = re.compile(r"^(\w+): (trained|loaded from the run cache) \(", re.M)
 
 
-def _executed(smoke: Path, name: str) -> nbformat.NotebookNode:
-    return nbformat.read(smoke / "build" / f"{name}.ipynb", as_version=4)
-
-
-def _runs_asked(notebook: nbformat.NotebookNode) -> list[tuple[str, str | None]]:
-    """(experiment, augmentation) of every `lab.run` the notebook made, from its "training"/"loading" lines."""
-    text = "\n".join(_outputs_text(c) for c in notebook.cells if c.cell_type == "code")
-    return [(m[0], m[1] or None) for m in RUN_LINE.findall(text)]
-
-
-def _tagged_source(name: str, tag: str) -> str:
+def _model_cells(name: str) -> dict:
+    """Exec a notebook's `keras-model` cells, as a student runs them, and return what they defined."""
     notebook = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
-    [cell] = [c for c in notebook.cells if tag in c.metadata.get("tags", [])]
-    return cell.source
+    namespace = {"keras": keras, "layers": layers, "CaffePreprocessing": CaffePreprocessing}
+    cells = [c.source for c in notebook.cells if "keras-model" in c.metadata.get("tags", [])]
+    assert cells, f"{name} has no cell tagged keras-model"
+    for source in cells:
+        exec(source.replace(".summary()", ".count_params()"), namespace)
+    return namespace
 
 
-def test_the_hand_written_cnn_of_01_is_the_lab_utils_builder() -> None:
-    namespace: dict = {}
-    exec(_tagged_source("01_mnist_cnn", "keras-model").replace("model.summary()", ""), namespace)
-    written = namespace["model"]
-    assert codeview.model_differences(written, models.build_simple_cnn()) == []
-    assert written.count_params() == 188_234
-    # The check can fail: a narrower dense layer is caught and named.
-    assert any("fc1" in problem for problem in codeview.model_differences(
-        written, models.build_simple_cnn(dense_units=64)))
+def test_02s_hand_written_models_are_the_builders_models() -> None:
+    cells = _model_cells("02_cifar10_cnn")
+    cifar = {"input_shape": (32, 32, 3)}
+    assert model_differences(cells["simple_cnn"](), builders.build_simple_cnn(**cifar)) == []
+    assert model_differences(cells["simple_cnn"](dropout=0.5), builders.build_simple_cnn(**cifar, dropout=0.5)) == []
+    assert model_differences(cells["vgg_model"](), builders.build_vgg_blocks()) == []
+    assert model_differences(cells["vgg_model"](batch_norm=True), builders.build_vgg_blocks(batch_norm=True)) == []
+    # The check can fail: a narrower third block is found and named.
+    problems = model_differences(cells["vgg_model"](filters=(32, 64, 96)), builders.build_vgg_blocks())
+    assert problems and "filters: 96 vs 128" in problems[0]
 
 
-def test_01_compiles_and_fits_with_the_reports_settings() -> None:
-    source = _tagged_source("01_mnist_cnn", "keras-fit")
-    for setting in ("SGD(learning_rate=0.01, momentum=0.9)", "batch_size=64", "EarlyStopping(monitor=\"val_loss\"",
-                    "restore_best_weights=True", "model.evaluate("):
-        assert setting in source
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_03s_transfer_model_is_the_builders_model(batch_norm: bool) -> None:
+    transfer_model = _model_cells("03_transfer_learning")["transfer_model"]
+    base = keras.applications.VGG19(include_top=False, weights=None, input_shape=(32, 32, 3))
+    base.trainable = False
+    written = transfer_model(base, batch_norm=batch_norm, name="mine")
+    built = builders.build_transfer_model("vgg19", weights=None, freeze_base=True, batch_norm=batch_norm)
+    assert model_differences(written, built) == []
+    base.trainable = True  # unfreezing is part of what the cache key sees
+    assert model_differences(written, built)
 
 
-@pytest.mark.parametrize("experiment", sorted(EXPERIMENTS))
-def test_compile_fit_code_is_what_train_runs(experiment: str) -> None:
-    config = get_profile("lesson").apply(get_experiment(experiment).config)
-    shape, classes = IMAGE_SHAPES[config.dataset], len(CLASS_NAMES[config.dataset])
-    code = codeview.compile_fit_code(config, shape, classes)
-    assert f"learning_rate={config.resolved_learning_rate}" in code
-    assert f"batch_size={config.batch_size}, epochs={config.epochs}" in code
-    assert f'monitor="{config.monitor}", patience={config.patience}' in code
-    if config.architecture != "transfer":  # the builder line builds the very model train() builds
-        namespace = {f.__name__: f for f in models.MODEL_BUILDERS.values()}
-        exec(code.split("\nmodel.compile(")[0], namespace)
-        built = models.build_model(config.architecture, input_shape=shape, num_classes=classes,
-                                   **config.model_kwargs)
-        assert codeview.model_differences(namespace["model"], built) == []
+def test_04s_augmentation_layers_are_the_presets() -> None:
+    cells = _model_cells("04_data_augmentation")
+    for preset, make in [("flip_shift", "flip_shift"), ("flip", "flips"), ("flip_rotate", "flips_rotation")]:
+        written = builders.build_vgg_blocks(augmentation=cells[make]())
+        assert model_differences(written, builders.build_vgg_blocks(augmentation=preset)) == [], preset
+    assert model_differences(builders.build_vgg_blocks(augmentation=cells["flips"]()),
+                             builders.build_vgg_blocks(augmentation="flip_shift"))
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_each_notebook_shows_the_keras_code_of_every_architecture_it_trains(smoke: Path, name: str) -> None:
-    notebook = _executed(smoke, name)
-    shown = "\n".join(o.get("data", {}).get("text/markdown", "")
-                      for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    trained = {get_experiment(e, a).config.architecture for e, a in NOTEBOOK_RUNS[name]}
-    if name == "05_results":
-        trained = set(models.MODEL_BUILDERS)  # the report's appendix shows every architecture
-    for architecture in trained:
-        builder = models.MODEL_BUILDERS[architecture].__name__
-        assert f"```python\ndef {builder}(" in shown, f"{name} trains {architecture} but does not show {builder}"
-    assert "model.compile(" in shown or not trained
+def test_the_signature_ignores_names_and_dtypes_but_not_the_architecture() -> None:
+    assert model_signature(builders.build_mlp(name="a")) == model_signature(builders.build_mlp(name="b"))
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        bf16 = builders.build_mlp()
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert model_signature(bf16) == model_signature(builders.build_mlp())
+    assert model_signature(builders.build_mlp(hidden_units=64)) != model_signature(builders.build_mlp())
 
 
-def test_the_notebooks_ask_for_exactly_the_declared_runs(smoke: Path) -> None:
-    earlier: set[tuple[str, str | None]] = set()
-    for name in NOTEBOOKS:
-        asked = _runs_asked(_executed(smoke, name))
-        new = [run for run in dict.fromkeys(asked) if run not in earlier]
-        if name != "05_results":  # 05 loads every run to check the claims; it trains none
-            assert new == list(NOTEBOOK_RUNS[name]), name
-        else:
-            assert not new
-        earlier.update(asked)
+def _compiled_mlp(hidden_units: int = 16, learning_rate: float = 0.01) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = builders.build_mlp(hidden_units=hidden_units, name="my_mlp")
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
 
 
-def test_claims_table_has_every_claim_with_a_verdict(smoke: Path) -> None:
-    rows = read_table(smoke / "tables" / "claims.csv")
-    assert len(rows) == 16 and set(rows[0]) == set(VERDICT_COLUMNS)
-    assert {row["verdict"] for row in rows} <= STATUSES
-    # smoke's transfer runs exist, so every claim is checked; none is left "not checked".
-    assert all(row["verdict"] != "not checked" for row in rows), rows
-    html = (smoke / "build" / "report.html").read_text()
-    for heading in ("What this run reproduces", "Assumptions and deviations", "The Keras code of every model"):
-        assert heading in html
-    assert 'class="highlight' in html and "build_vgg_blocks" in html  # code highlighted by nbconvert
+@pytest.fixture
+def lab(mini: Path, tmp_path: Path) -> Lab:
+    return Lab("smoke", data_dir=mini, runs_dir=tmp_path / "runs", verbose=0)
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_every_notebook_ends_with_3_to_5_exercises(name: str) -> None:
-    notebook = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
-    last = notebook.cells[-1].source
-    assert last.startswith("## Exercises")
-    assert 3 <= len(re.findall(r"^\d\. ", last, re.M)) <= 5
-    assert "```python" in last
+def test_lab_fit_trains_the_notebooks_model_then_loads_it_into_a_fresh_copy(lab: Lab) -> None:
+    first = lab.fit(_compiled_mlp(), "mnist_mlp", epochs=1)
+    again = _compiled_mlp()
+    second = lab.fit(again, "mnist_mlp", epochs=1)
+    assert not first.cached and second.cached and second.record.key == first.record.key
+    assert second.model is again  # the notebook's own model object now holds the trained weights
+    for a, b in zip(first.model.get_weights(), again.get_weights()):
+        assert (a == b).all()
+    # Anything that changes what is learned trains anew: the width, the optimizer's rate, the fit settings.
+    assert not lab.fit(_compiled_mlp(hidden_units=8), "mnist_mlp", epochs=1).cached
+    assert not lab.fit(_compiled_mlp(learning_rate=0.05), "mnist_mlp", epochs=1).cached
+    assert not lab.fit(_compiled_mlp(), "mnist_mlp", epochs=1, batch_size=32).cached
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_one_exercise_per_notebook_runs(smoke: Path, mini: Path, name: str, tmp_path: Path) -> None:
-    """The notebook's first exercise, added as a last cell, runs under smoke against the smoke run's cache."""
-    source = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
-    exercise = re.search(r"```python\n(.*?)```", source.cells[-1].source, re.S)[1]
-    source.cells.append(nbformat.v4.new_code_cell(re.sub(r"^   ", "", exercise, flags=re.M)))
-    path = tmp_path / f"{name}.ipynb"
-    nbformat.write(source, path)
-    papermill.execute_notebook(
-        str(path), str(path), cwd=str(NOTEBOOKS_DIR), progress_bar=False,
-        parameters={"profile": "smoke", "data_dir": str(mini), "figures_dir": str(tmp_path / "figures"),
-                    "tables_dir": str(tmp_path / "tables"), "runs_dir": str(smoke / "runs")},
-    )
-    done = nbformat.read(path, as_version=4).cells[-1]
-    assert done.execution_count is not None and not [o for o in done.outputs if o.output_type == "error"]
+def test_a_model_equal_to_the_catalogued_one_loads_the_catalogued_run(lab: Lab, monkeypatch) -> None:
+    catalogued = lab.run("mnist_mlp")  # what a batch worker trains, with the builder
+    monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: pytest.fail("fit() ran for a cached run"))
+    keras.utils.set_random_seed(lab.seed)
+    written = builders.build_mlp(name="written_in_a_notebook")
+    written.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
+                    loss="sparse_categorical_crossentropy", metrics=["accuracy"], **lab.compile_options)
+    assert lab.fit(written, "mnist_mlp").record.key == catalogued.record.key
 
 
-def test_lesson_is_the_cpu_default_with_per_dataset_limits() -> None:
-    lesson = get_profile("auto")
-    assert lesson.name == "lesson"  # the test machines have no GPU
-    assert lesson.limits("mnist") == (8000, 2000) and lesson.limits("cifar10") == (4000, 1000)
+def test_changing_a_builders_width_retrains_that_run(lab: Lab, mini: Path, monkeypatch) -> None:
+    before = lab.run("mnist_mlp")
+    assert Lab("smoke", data_dir=mini, runs_dir=lab.runs_dir, verbose=0).is_cached("mnist_mlp")
+    wider = builders.build_mlp.__kwdefaults__ | {"hidden_units": 256}
+    monkeypatch.setattr(builders.build_mlp, "__kwdefaults__", wider)  # as if builders.py were edited
+    edited = Lab("smoke", data_dir=mini, runs_dir=lab.runs_dir, verbose=0)
+    assert not edited.is_cached("mnist_mlp")
+    after = edited.run("mnist_mlp")
+    assert not after.cached and after.record.key != before.record.key
+    assert after.record.params["total"] == 784 * 256 + 256 + 2570
+
+
+def test_lab_fit_refuses_an_uncompiled_model(lab: Lab) -> None:
+    with pytest.raises(Exception, match=r"not compiled: call model.compile\("):
+        lab.fit(builders.build_mlp(), "mnist_mlp")
+
+
+def _lab_utils_frames_above_fit(call) -> list[inspect.FrameInfo]:
+    """The lab_utils frames between the caller and keras.Model.fit when `call()` trains."""
+    seen: list[list[inspect.FrameInfo]] = []
+    real_fit = keras.Model.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.append([f for f in inspect.stack()[1:] if Path(f.filename).resolve().is_relative_to(LAB_UTILS)])
+        return real_fit(self, *args, **kwargs)
+
+    keras.Model.fit = recording_fit
+    try:
+        call()
+    finally:
+        keras.Model.fit = real_fit
+    assert len(seen) == 1, "model.fit was not called exactly once"
+    return seen[0]
+
+
+@pytest.mark.parametrize("how", ["lab.fit", "lab.run"])
+def test_model_fit_is_at_most_3_lab_utils_calls_from_a_notebook_cell(lab: Lab, how: str) -> None:
+    call = (lambda: lab.fit(_compiled_mlp(), "mnist_mlp", epochs=1)) if how == "lab.fit" else \
+        (lambda: lab.run("mnist_mlp"))
+    frames = _lab_utils_frames_above_fit(call)
+    print(f"{how} → model.fit: " + " → ".join(f"{Path(f.filename).name}:{f.function}" for f in reversed(frames)))
+    assert 1 <= len(frames) <= 3 and len({f.filename for f in frames}) <= 2, frames
+    assert frames[0].function == fit_module.fit_or_load.__name__  # the function notebook 02 shows
+    # The shown function fits on one screen.
+    assert len(inspect.getsource(fit_module.fit_or_load).splitlines()) <= 50
+
+
+def test_auto_is_lesson_on_a_cpu_and_full_on_an_accelerator() -> None:
+    expected = "full" if runtime.accelerator() else "lesson"  # asks the backend, whatever machine runs it
+    assert get_profile("auto").name == expected
+    lesson = get_profile("lesson")
+    assert lesson.limits("mnist") == (8000, 2000) and lesson.limits("cifar10")[0] == 4000
     transfer = lesson.apply(get_experiment("vgg19_adam_bn").config)
     assert transfer.model_kwargs["freeze_base"] is True and transfer.epochs == 3
-    scratch = lesson.apply(get_experiment("cifar_vgg").config)
-    assert (scratch.epochs, scratch.patience) == (30, 5)
+    second_stage = lesson.apply(get_experiment("resnet50_adam_finetuned").config)
+    assert second_stage.model_kwargs["freeze_base"] is False and second_stage.epochs == 1
 
 
 def test_lesson_falls_back_to_random_weights_offline_and_quick_does_not(tmp_path: Path, monkeypatch) -> None:
@@ -170,12 +187,32 @@ def test_lesson_falls_back_to_random_weights_offline_and_quick_does_not(tmp_path
     assert get_profile("quick").apply(config).model_kwargs["weights"] == "imagenet"
 
 
-def test_variant_trains_a_named_copy_with_the_change(mini: Path, tmp_path: Path) -> None:
-    lab = Lab("smoke", data_dir=mini, runs_dir=tmp_path / "runs", verbose=0)
-    run = lab.variant("mnist_mlp", hidden_units=32, learning_rate=0.05)
-    assert run.name == "mnist_mlp__hidden_units-32_learning_rate-0-05"
-    assert run.record.config["learning_rate"] == 0.05 and run.record.params["total"] == 784 * 32 + 32 + 330
-    assert lab.run(run.name).record.key == run.record.key
-    with pytest.raises(Exception, match="needs at least one change"):
-        lab.variant("mnist_mlp")
-    keras.backend.clear_session()
+def _runs_reported(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    """(run name, "trained" | "loaded from the run cache") for each run a notebook fitted or loaded."""
+    text = "\n".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    return RUN_LINE.findall(text)
+
+
+def test_the_notebooks_fit_exactly_the_declared_runs(smoke: Path) -> None:
+    earlier: set[str] = set()
+    for name in NOTEBOOKS:
+        asked = [run for run, _ in _runs_reported(nbformat.read(smoke / "build" / f"{name}.ipynb", as_version=4))]
+        new = [run for run in dict.fromkeys(asked) if run not in earlier]
+        declared = [get_experiment(e, a).config.experiment for e, a in NOTEBOOK_RUNS[name]]
+        if name != "05_results":  # 05 loads every run to check the claims; it trains none
+            assert new == declared, name
+        else:
+            assert not new
+        earlier.update(asked)
+
+
+def test_after_the_workers_filled_the_cache_the_notebooks_train_nothing(smoke: Path) -> None:
+    """The smoke run trains every catalogued run on 2 workers first (--workers 2): the notebooks' own Keras
+    models, equal to the builders', then load every run from the cache."""
+    assert "runs these notebooks need are not in the run cache: training them on 2 local worker(s)" in \
+        (smoke / "run_all.stdout").read_text()
+    for name in NOTEBOOKS:
+        reported = _runs_reported(nbformat.read(smoke / "build" / f"{name}.ipynb", as_version=4))
+        assert reported or name in ("00_data_exploration", "05_results")
+        trained = [run for run, how in reported if how == "trained"]
+        assert not trained, f"{name} trained {trained} although the workers had trained every catalogued run"

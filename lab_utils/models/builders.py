@@ -1,10 +1,10 @@
-"""Model builders for the seed report's networks (sections IV-A, IV-C and V), one function per architecture.
+"""Model builders for the report's networks (sections IV-A, IV-C and V), one function per architecture.
 
 Every builder returns an uncompiled functional `keras.Model` whose layers all have stable names (as in
 keras.applications: `block1_conv1`, `fc1`, `predictions`), so layers can be frozen or inspected by name and the
 architecture figures do not change between runs. Every model takes raw pixels 0..255 through the same stem:
 `image` → [`augmentation`, active only in training] → `rescale` (custom models) or `caffe_preprocess`
-(ImageNet bases). Hidden layers use ReLU and the output is a softmax named `predictions`, as in the seed.
+(ImageNet bases). Hidden layers use ReLU and the output is a softmax named `predictions`, as in the report.
 """
 
 from __future__ import annotations
@@ -33,15 +33,19 @@ __all__ = [
 
 
 def _input_stem(
-    input_shape: Sequence[int], *, preprocessing: keras.layers.Layer, augmentation: str | None
+    input_shape: Sequence[int], *, preprocessing: keras.layers.Layer, augmentation: str | keras.layers.Layer | None
 ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    """`image` → [augmentation] → preprocessing; returns the model input and the tensor the body starts from."""
+    """`image` → [augmentation] → preprocessing; returns the model input and the tensor the body starts from.
+
+    `augmentation` is a preset name or a layer you made (notebook 04's `keras.Sequential` of random layers).
+    """
     # float32 input: callers feed uint8 arrays (4× smaller to move around) and Keras casts them on the device.
     inputs = keras.Input(shape=tuple(input_shape), dtype="float32", name="image")
     x = inputs
     if augmentation is not None:
         # Before preprocessing, so the random layers work on the same 0..255 pixels a person looks at.
-        x = build_augmentation(augmentation, name="augmentation")(x)
+        layer = build_augmentation(augmentation, name="augmentation") if isinstance(augmentation, str) else augmentation
+        x = layer(x)
     return inputs, preprocessing(x)
 
 
@@ -67,7 +71,7 @@ def _check_dropout(dropout: float) -> None:
 def dense_block(
     x: keras.KerasTensor, units: int, *, name: str, batch_norm: bool = False, dropout: float = 0.0
 ) -> keras.KerasTensor:
-    """The seed's "dense block": `{name}` Dense(ReLU) → [`{name}_bn`] → [`{name}_dropout` if dropout > 0]."""
+    """The report's "dense block": `{name}` Dense(ReLU) → [`{name}_bn`] → [`{name}_dropout` if dropout > 0]."""
     x = keras.layers.Dense(units, activation="relu", kernel_initializer=RELU_INIT, name=name)(x)
     if batch_norm:
         x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
@@ -109,16 +113,16 @@ def build_mlp(
     num_classes: int = 10,
     *,
     hidden_units: int = 128,
-    augmentation: str | None = None,
+    augmentation: str | keras.layers.Layer | None = None,
     name: str = "mlp",
 ) -> keras.Model:
-    """The single-hidden-layer baseline the seed's CNN is compared with (95.85% on MNIST, section V-A).
+    """The single-hidden-layer baseline the report's CNN is compared with (95.85% on MNIST, section V-A).
 
     Args:
         input_shape: (height, width, channels) of one image.
         num_classes: size of the softmax output.
         hidden_units: width of the one hidden layer `fc1`.
-        augmentation: a preset of `lab_utils.data.augment.AUGMENTATION_PRESETS`, or None.
+        augmentation: a preset of `lab_utils.data.augment.AUGMENTATION_PRESETS`, a layer, or None.
         name: the model's name.
 
     Returns:
@@ -136,10 +140,10 @@ def build_simple_cnn(
     *,
     dense_units: int = 128,
     dropout: float = 0.0,
-    augmentation: str | None = None,
+    augmentation: str | keras.layers.Layer | None = None,
     name: str = "simple_cnn",
 ) -> keras.Model:
-    """The seed's MNIST CNN (section IV-A.1, Fig. 4), reused unchanged on CIFAR-10 (Table I, 63.10%).
+    """The report's MNIST CNN (section IV-A.1, Fig. 4), reused unchanged on CIFAR-10 (Table I, 63.10%).
 
     Args:
         input_shape: (height, width, channels); (28, 28, 1) for MNIST, (32, 32, 3) for CIFAR-10.
@@ -147,7 +151,7 @@ def build_simple_cnn(
         dense_units: width of the fully connected layer `fc1`.
         dropout: rate of the two Dropout layers `dropout1`/`dropout2` put before and after `fc1` to stop the
             early overfitting on CIFAR-10 ("Simple CNN + Dropout", 74.24%); 0 leaves them out.
-        augmentation: a preset of `lab_utils.data.augment.AUGMENTATION_PRESETS`, or None.
+        augmentation: a preset of `lab_utils.data.augment.AUGMENTATION_PRESETS`, a layer, or None.
         name: the model's name.
 
     Returns:
@@ -179,10 +183,10 @@ def build_vgg_blocks(
     dense_units: int = 128,
     batch_norm: bool = False,
     dropout: float = 0.2,
-    augmentation: str | None = None,
+    augmentation: str | keras.layers.Layer | None = None,
     name: str = "vgg_blocks",
 ) -> keras.Model:
-    """The seed's CIFAR-10 network (section IV-A.2, Fig. 5): VGG blocks, then one dense block.
+    """The report's CIFAR-10 network (section IV-A.2, Fig. 5): VGG blocks, then one dense block.
 
     Args:
         input_shape: (height, width, channels) of one image.
@@ -191,8 +195,8 @@ def build_vgg_blocks(
             halves the image size, so len(filters) ≤ log2(min(height, width)).
         dense_units: width of the dense block `fc1`.
         batch_norm: BatchNormalization after every convolution and after fc1 (81.89% → 84.42% in Table I).
-        dropout: rate of the Dropout after every block and after fc1 (0.2 in the seed); 0 leaves them out.
-        augmentation: a preset of `lab_utils.data.augment.AUGMENTATION_PRESETS`, or None.
+        dropout: rate of the Dropout after every block and after fc1 (0.2 in the report); 0 leaves them out.
+        augmentation: a preset of `lab_utils.data.augment.AUGMENTATION_PRESETS`, a layer, or None.
         name: the model's name.
 
     Returns:
@@ -228,7 +232,7 @@ def build_transfer_model(
     dense_units: int = 256,
     dropout: float = 0.2,
     pooling: str = "flatten",
-    augmentation: str | None = None,
+    augmentation: str | keras.layers.Layer | None = None,
     name: str | None = None,
 ) -> keras.Model:
     """An ImageNet base from keras.applications with a new head (section IV-C, Tables II and III).
@@ -246,7 +250,7 @@ def build_transfer_model(
         dense_units: width of the head's dense layer `fc1`.
         dropout: rate of `fc1_dropout`; 0 leaves it out.
         pooling: "flatten" or "avg" (GlobalAveragePooling2D); the same at 32×32, where the base ends at 1×1.
-        augmentation: a preset of `lab_utils.data.augment.AUGMENTATION_PRESETS`, or None.
+        augmentation: a preset of `lab_utils.data.augment.AUGMENTATION_PRESETS`, a layer, or None.
         name: the model's name; default f"{base}_transfer".
 
     Returns:
@@ -256,10 +260,12 @@ def build_transfer_model(
     _check_dropout(dropout)
     if pooling not in _POOLING_LAYERS:
         raise ConfigError(f"Unknown pooling {pooling!r}; known: {sorted(_POOLING_LAYERS)}")
+    preprocessing = CaffePreprocessing(name="caffe_preprocess")
+    # The stem (and its random layers) before the base: the order a notebook writes it in, so a seeded notebook
+    # draws the same initial weights as this builder.
+    inputs, x = _input_stem(input_shape, preprocessing=preprocessing, augmentation=augmentation)
     base_model = build_base(base, tuple(input_shape), weights=weights)
     base_model.trainable = not freeze_base
-    preprocessing = CaffePreprocessing(name="caffe_preprocess")
-    inputs, x = _input_stem(input_shape, preprocessing=preprocessing, augmentation=augmentation)
     # The base always runs in inference mode, so its BatchNormalization keeps the ImageNet statistics even after
     # unfreezing for fine-tuning (keras-io transfer_learning guide), and the model computes the same function
     # whatever its weights came from (ImageNet, a file, or a run cache loaded into a weights=None build).

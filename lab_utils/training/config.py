@@ -11,7 +11,7 @@ from typing import Any
 
 from lab_utils.errors import ConfigError
 
-# The seed's learning rates: SGD 0.01 with momentum 0.9 for training from scratch, 1e-4 for fine-tuning.
+# The report's learning rates: SGD 0.01 with momentum 0.9 for training from scratch, 1e-4 for fine-tuning.
 DEFAULT_LEARNING_RATES = {"sgd": 0.01, "adam": 1e-4}
 MONITORS = ("val_loss", "val_accuracy")
 
@@ -29,16 +29,17 @@ class RunConfig:
     architecture: str  # a key of lab_utils.models.builders.MODEL_BUILDERS
     model_kwargs: Mapping[str, Any] = field(default_factory=dict)  # builder keyword arguments
     optimizer: str = "sgd"  # "sgd" | "adam"
-    learning_rate: float | None = None  # None: the seed's rate for the optimizer
-    momentum: float = 0.9  # SGD only (the seed's 0.9)
-    batch_size: int = 64  # the seed's batch size
+    learning_rate: float | None = None  # None: the report's rate for the optimizer
+    momentum: float = 0.9  # SGD only (the report's 0.9)
+    batch_size: int = 64  # the report's batch size
     epochs: int = 100  # upper bound; early stopping usually ends sooner
-    patience: int = 20  # early-stopping patience in epochs (the seed used 20 or 50)
+    patience: int = 20  # early-stopping patience in epochs (the report used 20 or 50)
     monitor: str = "val_loss"  # what early stopping watches
     seed: int = 0
     jit_compile: bool | None = None  # None: chosen per device (see runtime.default_jit_compile)
     mixed_precision: bool | None = None  # None: bf16 on GPUs that support it (runtime.default_mixed_precision)
     steps_per_execution: int | None = None  # None: per device (runtime.default_steps_per_execution)
+    starts_from: str | None = None  # a second stage: the experiment whose trained model this one continues
 
     def __post_init__(self) -> None:
         if not self.experiment or not self.experiment.replace("_", "").replace("-", "").isalnum():
@@ -56,7 +57,7 @@ class RunConfig:
         ):
             raise ConfigError(f"steps_per_execution={self.steps_per_execution!r} must be a positive whole number")
         if self.learning_rate is not None and not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate={self.learning_rate!r} must be > 0 (or None for the seed's default)")
+            raise ConfigError(f"learning_rate={self.learning_rate!r} must be > 0 (or None for the report's default)")
         # Freeze the kwargs into plain JSON types so the hash is stable and the record round-trips.
         object.__setattr__(self, "model_kwargs", json.loads(json.dumps(dict(self.model_kwargs), sort_keys=True)))
 

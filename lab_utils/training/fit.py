@@ -57,6 +57,8 @@ def fit_or_load(
     key = run_key(model, config, data.fingerprint(), starts_from=starts_from)
     folder = run_dir(runs_root, config, key)
     record = load_record(folder, key)
+    if record is None:  # the same run saved under another name (notebook 03's head stage is Table II's row)
+        folder, record = _same_run_elsewhere(Path(runs_root), key, config) or (folder, None)
     if record is None:  # another process (a worker, a notebook) may be training it: wait for it, then load
         with claim.claimed(folder, done=lambda: load_record(folder, key) is not None, on_wait=_say_waiting(config)):
             record = load_record(folder, key)
@@ -85,6 +87,16 @@ def fit_or_load(
     return Run(model, record, folder, cached=True)
 
 
+def _same_run_elsewhere(runs_root: Path, key: str, config: RunConfig) -> tuple[Path, RunRecord] | None:
+    """A saved run with this key under another experiment's name, its record renamed to `config`'s experiment."""
+    for folder in sorted(runs_root.glob(f"*-{key}")):
+        record = load_record(folder, key)
+        if record is not None:
+            record.config = {**record.config, "experiment": config.experiment}
+            return folder, record
+    return None
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Wall time of each epoch, for the record's seconds/epoch (the report compares 6 s with 27 s)."""
 
@@ -102,7 +114,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 def run_key(model: keras.Model, config: RunConfig, data_fingerprint: str, *, starts_from: str | None = None) -> str:
     """The cache key: a stable hash of everything that determines the trained weights (module docstring)."""
-    if model.optimizer is None:
+    if getattr(model, "optimizer", None) is None:
         raise keras_not_compiled(model)
     payload = {
         "model": model_signature(model),

@@ -27,6 +27,8 @@ class Profile:
     # 3,000 images on 2 cores (measured), so a CPU profile may train only the new head on a frozen base.
     freeze_transfer_base: bool = False
     transfer_max_epochs: int | None = None  # None = max_epochs
+    # A second stage of fine-tuning (notebook 03) trains every weight of a 24 M-parameter base: one epoch on a CPU.
+    second_stage_max_epochs: int | None = None
 
     def limits(self, dataset: str) -> tuple[int | None, int | None]:
         """(train_limit, test_limit) for one dataset."""
@@ -55,8 +57,10 @@ class Profile:
         kwargs = dict(config.model_kwargs)
         if kwargs.get("weights") == "imagenet" and not self._use_imagenet(kwargs["base"]):
             kwargs["weights"] = None
-        if transfer and self.freeze_transfer_base:
+        if transfer and self.freeze_transfer_base and config.starts_from is None:  # a second stage unfreezes
             kwargs["freeze_base"] = True
+        if config.starts_from is not None and self.second_stage_max_epochs and epochs is None:
+            changes["epochs"] = min(changes["epochs"], self.second_stage_max_epochs)
         if kwargs != config.model_kwargs:
             changes["model_kwargs"] = kwargs
         return config.replace(**changes)
@@ -73,6 +77,7 @@ PROFILES: dict[str, Profile] = {
         patience=1,
         imagenet_weights=False,
         freeze_transfer_base=True,  # fine-tuning 24 M weights costs 40 s of a 1-epoch smoke run
+        second_stage_max_epochs=1,
     ),
     "lesson": Profile(
         name="lesson",
@@ -87,6 +92,7 @@ PROFILES: dict[str, Profile] = {
         imagenet_fallback=True,
         freeze_transfer_base=True,
         transfer_max_epochs=3,
+        second_stage_max_epochs=1,
     ),
     "quick": Profile(
         name="quick",
