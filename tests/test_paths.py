@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import papermill
+import pytest
 
 from lab_utils import Lab, paths
 from lab_utils.run.runner import NOTEBOOKS_DIR
@@ -33,6 +34,7 @@ def test_without_a_caller_relative_paths_start_at_the_project(monkeypatch) -> No
     assert Lab("smoke").figures_dir == ROOT / "figures"
 
 
+@pytest.mark.e2e
 def test_the_readme_data_dir_example_works_in_a_kernel_started_in_notebooks(tmp_path: Path) -> None:
     """`LAB_DATA_DIR=../shared/data/mini scripts/jupyterlab.sh`, typed in the project root: the kernel runs in
     notebooks/, where that relative path would name nothing."""
@@ -50,6 +52,7 @@ def test_the_readme_data_dir_example_works_in_a_kernel_started_in_notebooks(tmp_
     assert (tmp_path / "figures" / "fig03_cifar10_samples.png").is_file()
 
 
+@pytest.mark.e2e
 def test_run_all_takes_relative_options_and_variables_from_where_it_was_typed(tmp_path: Path) -> None:
     """From another directory: --figures-dir and LAB_DATA_DIR are both relative to the shell's directory."""
     shell_dir = tmp_path / "elsewhere"
