@@ -104,9 +104,11 @@ def test_training_vs_inference_draws_dropout_statistics_and_augmented_images() -
         inspect.plot_training_vs_inference(x, x[:, :5], x)
 
 
-def test_occlusion_map_points_at_the_only_corner_the_model_looks_at() -> None:
+def test_occlusion_map_points_at_the_only_corner_the_model_looks_at(monkeypatch) -> None:
     images = _corner_images()
     maps = inspect.occlusion_map(_corner_model(), images, patch=3, stride=1)
+    monkeypatch.setattr(inspect, "OCCLUSION_CHUNK", 100)  # one image per predict call: the same maps
+    np.testing.assert_allclose(inspect.occlusion_map(_corner_model(), images, patch=3, stride=1), maps, atol=1e-6)
     assert maps.shape == (3, SIDE, SIDE)
     reach = CORNER + 3 - 1  # a 3-pixel square touching the corner covers at most 2 more rows/columns
     outside = maps.copy()
@@ -126,7 +128,11 @@ def test_saliency_figure_overlays_each_map_with_labels_and_confidence() -> None:
                                 class_names=["bright", "dark"], ncols=2)
     titles = [ax.get_title() for ax in fig.axes]
     assert "true: bright\npred: bright (9" in titles[0] and "true: dark\npred: bright" in titles[2]
-    assert len(_drawn(fig)) == 6  # image; image + map; twice
+    drawn = _drawn(fig)
+    assert len(drawn) == 6  # image; image + map; twice
+    overlay = drawn[2]
+    assert overlay.shape == (SIDE, SIDE, 4)
+    np.testing.assert_array_equal(overlay[..., 3] > 0, maps[0] != 0)  # see-through exactly where hiding changed nothing
     assert _pixels(fig).std() > 20
     with pytest.raises(ConfigError, match="one \\(H, W\\) map"):
         inspect.plot_saliency(images, maps[:1], true_labels=[0, 1], probabilities=probabilities,

@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 DIVERGING = "RdBu_r"  # signed values (kernels, saliency): red positive, blue negative, white zero
+OCCLUSION_CHUNK = 4096  # occluded images per predict call (50 MB for CIFAR-10): few calls, bounded memory
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -97,7 +98,8 @@ def plot_convolution(image: Any, kernel: Any, output: Any, *, title: str | None 
     limit = float(np.abs(k).max()) or 1.0
     a_k.imshow(k, cmap=DIVERGING, vmin=-limit, vmax=limit)
     for (i, j), value in np.ndenumerate(k):
-        a_k.text(j, i, f"{value:g}", ha="center", va="center", fontsize=10)
+        a_k.text(j, i, f"{value:g}", ha="center", va="center", fontsize=10,
+                 color="white" if abs(value) > 0.6 * limit else "black")
     a_k.set_title(f"kernel {k.shape[0]}×{k.shape[1]}")
     limit = float(np.abs(out).max()) or 1.0
     shown = a_out.imshow(out, cmap=DIVERGING, vmin=-limit, vmax=limit)
@@ -243,19 +245,31 @@ def occlusion_map(
     if len(targets) != n:
         raise ConfigError(f"got {len(targets)} classes for {n} images: pass one class per image or None")
     corners = [(i, j) for i in range(0, height - patch + 1, stride) for j in range(0, width - patch + 1, stride)]
+    per_call = max(1, OCCLUSION_CHUNK // len(corners))  # images whose occluded copies go in one predict call
     maps = np.zeros((n, height, width), np.float32)
-    for k in range(n):
-        occluded = np.repeat(x[k][None], len(corners), axis=0)
-        fill = x[k].mean(axis=(0, 1))
-        for m, (i, j) in enumerate(corners):
-            occluded[m, i:i + patch, j:j + patch] = fill
-        drop = base[k, targets[k]] - np.asarray(model.predict(occluded, batch_size=batch_size, verbose=0))[:, targets[k]]
-        total, covered = np.zeros((height, width)), np.zeros((height, width))
-        for d, (i, j) in zip(drop, corners):
-            total[i:i + patch, j:j + patch] += d
-            covered[i:i + patch, j:j + patch] += 1
-        maps[k] = total / np.maximum(covered, 1)
+    for start in range(0, n, per_call):
+        chunk = range(start, min(n, start + per_call))
+        occluded = np.repeat(x[chunk.start:chunk.stop], len(corners), axis=0)
+        for c, k in enumerate(chunk):
+            fill = x[k].mean(axis=(0, 1))
+            for m, (i, j) in enumerate(corners):
+                occluded[c * len(corners) + m, i:i + patch, j:j + patch] = fill
+        probs = np.asarray(model.predict(occluded, batch_size=batch_size, verbose=0))
+        for c, k in enumerate(chunk):
+            drop = base[k, targets[k]] - probs[c * len(corners):(c + 1) * len(corners), targets[k]]
+            total, covered = np.zeros((height, width)), np.zeros((height, width))
+            for d, (i, j) in zip(drop, corners):
+                total[i:i + patch, j:j + patch] += d
+                covered[i:i + patch, j:j + patch] += 1
+            maps[k] = total / np.maximum(covered, 1)
     return maps
+
+
+def _overlay(saliency: np.ndarray, limit: float, alpha: float) -> np.ndarray:
+    """RGBA of a signed map: red/blue by sign, opacity growing with |value| so the image shows where it is ~0."""
+    rgba = plt.get_cmap(DIVERGING)(0.5 + 0.5 * np.clip(saliency / limit, -1, 1))
+    rgba[..., 3] = alpha * np.clip(np.abs(saliency) / limit, 0, 1) ** 0.5
+    return rgba
 
 
 def plot_saliency(
@@ -266,7 +280,7 @@ def plot_saliency(
     probabilities: Any,
     class_names: Sequence[str],
     ncols: int = 3,
-    alpha: float = 0.55,
+    alpha: float = 0.85,
     title: str | None = None,
 ) -> Figure:
     """Each image beside its saliency map laid over it, titled "true: cat / pred: dog (87%)".
@@ -294,7 +308,7 @@ def plot_saliency(
         image_ax.set_title(f"true: {class_names[true[k]]}\npred: {class_names[pred[k]]} "
                            f"({confidence_text(float(probs[k, pred[k]]))})", fontsize=8)
         map_ax.imshow(picture, cmap=cmap)
-        map_ax.imshow(m[k], cmap=DIVERGING, vmin=-limit, vmax=limit, alpha=alpha)
+        map_ax.imshow(_overlay(m[k], limit, alpha))
         map_ax.set_title("occlusion map", fontsize=8)
         _bare(image_ax)
         _bare(map_ax)
