@@ -1,7 +1,12 @@
-"""Helpers shared by the test files: paths of the real data and a way to call ./run_all.sh."""
+"""Helpers shared by the test files: paths of the real data, ./run_all.sh in a subprocess, and its runner called
+in-process (for the runner's own logic: arguments, refusals; seconds instead of a bootstrap and a kernel)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -9,13 +14,41 @@ ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT.parent / "shared" / "data" / "mini"
 
 
+def output_options(out: Path) -> list[str]:
+    """Every output folder of run_all.sh under `out`."""
+    return ["--figures-dir", str(out / "figures"), "--tables-dir", str(out / "tables"), "--runs-dir",
+            str(out / "runs"), "--build-dir", str(out / "build")]
+
+
 def run_all_command(out: Path, *args: str) -> list[str]:
     """./run_all.sh with every output folder under `out`."""
-    return ["bash", str(ROOT / "run_all.sh"), "--figures-dir", str(out / "figures"), "--tables-dir",
-            str(out / "tables"), "--runs-dir", str(out / "runs"), "--build-dir", str(out / "build"), *args]
+    return ["bash", str(ROOT / "run_all.sh"), *output_options(out), *args]
 
 
 def run_all(out: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ./run_all.sh to completion (30 min at most) and return its result."""
     return subprocess.run(run_all_command(out, *args), cwd=ROOT, capture_output=True, text=True, timeout=1800,
                           env=env)
+
+
+def call_runner(out: Path, *args: str) -> tuple[int, str, str]:
+    """run_all.sh's runner (lab_utils.run.runner.main) in this process: exit code, stdout, stderr.
+
+    For arguments it refuses before any work; the environment and signal handlers it sets are restored.
+    """
+    from lab_utils.run.runner import main
+
+    environment, handlers = dict(os.environ), {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                code = main([*output_options(out), *args])
+            except SystemExit as exit_:  # argparse's refusals
+                code = exit_.code
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return code, stdout.getvalue(), stderr.getvalue()

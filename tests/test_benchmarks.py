@@ -66,6 +66,7 @@ def test_targets_are_checked_on_medians() -> None:
     assert not targets["mnist_cnn: project / best other"]["met"]
 
 
+@pytest.mark.e2e
 def test_tiny_benchmark_covers_every_model_and_pipeline(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     done = subprocess.run(
@@ -97,6 +98,7 @@ def test_tiny_benchmark_covers_every_model_and_pipeline(tmp_path: Path) -> None:
     assert "| vgg_bn_aug | seed |" in done.stdout
 
 
+@pytest.mark.e2e
 def test_epoch_benchmark_reports_seconds_per_report_epoch_and_checks_the_gpu_targets(tmp_path: Path) -> None:
     # benchmarks/bench_gpu.py is what a GPU machine runs (README: H200 numbers); here it must run on any device,
     # with the overrides of a case (batch 512, bf16) applied and the targets judged on the scaled epoch.

@@ -13,7 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .helpers import ROOT
+
+pytestmark = pytest.mark.e2e  # both run the JAX backend in a subprocess
 
 
 def test_bf16_xla_and_8_steps_train_save_reload_and_match_float32(mini: Path) -> None:

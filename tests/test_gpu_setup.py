@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT, run_all
+from .helpers import ROOT, call_runner, run_all
 
 FAKE_SMI = "#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-00000000-0000-0000-0000-000000000000)'\n"
 
@@ -62,23 +62,45 @@ def test_the_gpu_extra_names_the_cuda_builds() -> None:
     assert '"tensorflow[and-cuda]' in text and '"jax[cuda12]' in text
 
 
-@pytest.mark.parametrize("driver, cause", [
-    (False, "no GPU that the tensorflow backend can see"),
-    (True, "was installed without CUDA. Fix: LAB_DEVICE=gpu"),
+@pytest.fixture
+def no_gpu_for_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backend sees no GPU, whatever this machine has (lab_utils asks runtime.accelerator)."""
+    from lab_utils.training import runtime
+
+    monkeypatch.setattr(runtime, "accelerator", lambda: None)
+
+
+@pytest.mark.parametrize("smi, cause", [
+    ("#!/bin/sh\necho 'No devices were found'\nexit 6\n", "no GPU that the tensorflow backend can see"),
+    (FAKE_SMI, "was installed without CUDA. Fix: LAB_DEVICE=gpu"),
 ])
-def test_full_on_a_cpu_refuses_before_any_work(tmp_path: Path, fake_driver: str, driver: bool, cause: str) -> None:
-    env = {**os.environ, "LAB_DEVICE": "cpu", "PATH": fake_driver if driver else os.environ["PATH"]}
-    result = run_all(tmp_path, "--profile", "full", "--only", "00", env=env)
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "--profile full needs a GPU" in result.stderr and cause in result.stderr and "--allow-cpu" in result.stderr
+def test_full_without_a_gpu_refuses_before_any_work(tmp_path: Path, fake_driver: str, monkeypatch, smi: str,
+                                                    cause: str, no_gpu_for_the_backend: None) -> None:
+    (Path(fake_driver.split(os.pathsep)[0]) / "nvidia-smi").write_text(smi)  # a driver with no GPU, or with one
+    monkeypatch.setenv("PATH", fake_driver)
+    code, _, stderr = call_runner(tmp_path, "--profile", "full", "--only", "00")
+    assert code == 2, stderr
+    assert "--profile full needs a GPU" in stderr and cause in stderr and "--allow-cpu" in stderr
     assert not (tmp_path / "build").exists() and not (tmp_path / "figures").exists()
 
 
+def test_auto_is_full_exactly_where_the_backend_sees_a_gpu(capsys: pytest.CaptureFixture) -> None:
+    from lab_utils.run.runner import resolve_profile
+    from lab_utils.training.runtime import accelerator
+
+    gpu = accelerator()  # asked of the backend: the machine may or may not have one
+    assert resolve_profile("auto") == ("full" if gpu else "lesson")
+    assert (f"GPU found ({gpu})" if gpu else "no GPU visible to") in capsys.readouterr().out
+
+
+@pytest.mark.e2e
 def test_allow_cpu_runs_full_anyway_and_says_on_which_device(tmp_path: Path, mini: Path) -> None:
+    from lab_utils.training.runtime import device_description
+
     result = run_all(tmp_path, "--profile", "full", "--allow-cpu", "--only", "00", "--data-dir", str(mini),
                      "--no-html")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "run_all: every run uses CPU" in result.stdout
+    assert f"run_all: every run uses {device_description()}" in result.stdout  # the backend's device, GPU or CPU
     assert (tmp_path / "build" / "00_data_exploration.ipynb").is_file()
 
 
@@ -86,7 +108,8 @@ def test_lab_python_that_cannot_run_the_project_is_refused_with_the_fix(tmp_path
     bare = tmp_path / "python"  # an interpreter that sees no site-packages: no Keras, no papermill
     bare.write_text(f"#!/bin/sh\nexec {sys.executable} -I -S \"$@\"\n")
     bare.chmod(0o755)
-    result = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--help"], cwd=tmp_path, capture_output=True,
+    # bootstrap.sh is what run_all.sh and run_tests.sh source first: it must stop them before anything runs
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "bootstrap.sh")], cwd=tmp_path, capture_output=True,
                             text=True, env={**os.environ, "LAB_PYTHON": str(bare)}, timeout=120)
     assert result.returncode == 2 and result.stdout == ""
     assert "cannot run the project (ModuleNotFoundError: No module named" in result.stderr

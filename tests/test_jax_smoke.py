@@ -28,6 +28,8 @@ from .test_notebooks import test_every_figure_is_a_real_image_with_content as ch
 from .test_notebooks import test_every_notebook_executed_without_error as check_executed
 from .test_notebooks import test_every_table_has_all_rows_with_numbers_and_the_papers_column as check_table
 
+pytestmark = pytest.mark.e2e  # the JAX backend, run_all.sh and papermill
+
 FULL = bool(os.environ.get("LAB_FULL_JAX_SMOKE"))
 SELECTED = NOTEBOOKS if FULL else NOTEBOOKS[:3]
 

@@ -16,7 +16,7 @@ import pytest
 from lab_utils.training.records import RECORD_FILE, WEIGHTS_FILE
 from lab_utils.report.tables import read_table
 
-from .helpers import ROOT, run_all, run_all_command
+from .helpers import ROOT, call_runner, run_all, run_all_command
 
 # The only record fields allowed to differ between two runs: timings, and the cores a worker was pinned to.
 TIMING_FIELDS = {"epoch_seconds", "created", "device"}
@@ -86,16 +86,21 @@ def assert_stopped(kernels: list[int]) -> None:
     assert not any(Path(f"/proc/{pid}").exists() for pid in kernels), "a kernel outlived run_all.sh"
 
 
-def test_sigint_mid_run_then_resume_on_two_workers_reproduces_the_sequential_smoke_run_byte_for_byte(
+@pytest.mark.e2e
+def test_sigterm_mid_run_then_resume_on_two_workers_reproduces_the_sequential_smoke_run_byte_for_byte(
     smoke: Path, mini: Path, tmp_path: Path
 ) -> None:
-    """Notebooks 01 and 03 interrupted sequentially, resumed with `--workers 2`: their tables (the MNIST table,
-    Table II) and run records equal those of the uninterrupted sequential smoke run."""
+    """Notebooks 01 and 03 stopped by SIGTERM mid-run (what `kill` and a batch scheduler send; Ctrl-C takes the same
+    path, see test_both_stop_signals_interrupt_the_runner): only whole outputs, no kernel left. Resumed with
+    `--workers 2`: nothing finished is trained again, and the tables (MNIST, Table II) and run records equal those
+    of the uninterrupted sequential smoke run."""
     args = ("--profile", "smoke", "--data-dir", str(mini), "--only", "01", "--only", "03")
-    rc, stderr, finished, kernels = interrupt(tmp_path, signal.SIGINT, *args, after_runs=2)
+    rc, stderr, finished, kernels = interrupt(tmp_path, signal.SIGTERM, *args, after_runs=2)
     assert rc == 130 and "interrupted in" in stderr
     assert_stopped(kernels)
     assert_no_half_written_outputs(tmp_path)
+    built = [p.name for p in (tmp_path / "build").glob("*.ipynb")]
+    assert not any(name.startswith("03") and not name.endswith(".failed.ipynb") for name in built), built
     saved = complete_runs(tmp_path / "runs")
     assert finished <= set(saved)
 
@@ -107,6 +112,8 @@ def test_sigint_mid_run_then_resume_on_two_workers_reproduces_the_sequential_smo
         result.stdout  # both workers trained
     resumed = complete_runs(tmp_path / "runs")
     assert all(resumed[name] == saved[name] for name in saved), "a finished run was trained again"
+    assert (tmp_path / "build" / "03_transfer_learning.ipynb").is_file()
+    assert not list((tmp_path / "build").glob("*.failed.ipynb"))
 
     # Determinism: same seed, profile, backend and CPU → the same tables, byte for byte, and the same records.
     tables = sorted(p.name for p in (tmp_path / "tables").iterdir())
@@ -123,21 +130,15 @@ def test_sigint_mid_run_then_resume_on_two_workers_reproduces_the_sequential_smo
         assert ours == theirs, name
 
 
-def test_sigterm_mid_notebook_leaves_only_whole_outputs_and_resumes(mini: Path, tmp_path: Path) -> None:
-    args = ("--profile", "smoke", "--data-dir", str(mini), "--only", "01", "--only", "02")
-    rc, stderr, _, kernels = interrupt(tmp_path, signal.SIGTERM, *args, after_runs=1)
-    assert rc == 130 and "interrupted in" in stderr
-    assert_stopped(kernels)
-    assert_no_half_written_outputs(tmp_path)
-    interrupted = [p.name for p in (tmp_path / "build").glob("*.ipynb")]
-    assert not any(name.startswith(("01", "02")) and not name.endswith(".failed.ipynb") for name in interrupted)
-    saved = complete_runs(tmp_path / "runs")
-
-    result = run_all(tmp_path, *args, "--no-html")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert all(complete_runs(tmp_path / "runs")[name] == text for name, text in saved.items())
-    assert (tmp_path / "build" / "02_cifar10_cnn.ipynb").is_file()
-    assert not (tmp_path / "build" / "02_cifar10_cnn.failed.ipynb").exists()
+def test_both_stop_signals_interrupt_the_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGINT (Ctrl-C, even when started with it ignored) and SIGTERM both raise KeyboardInterrupt in the runner,
+    the path that shuts the kernel down and says how to resume."""
+    installed: dict[int, object] = {}
+    monkeypatch.setattr(signal, "signal", lambda sig, handler: installed.setdefault(sig, handler))  # main's, not the restore
+    call_runner(tmp_path, "--epochs", "0")  # refused after the handlers are installed
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with pytest.raises(KeyboardInterrupt):
+            installed[sig](sig, None)
 
 
 @pytest.mark.skipif(os.environ.get("LAB_DATA_PARALLEL"), reason="compares against single-device runs")

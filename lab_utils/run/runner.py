@@ -126,6 +126,12 @@ def check_folders(args: argparse.Namespace) -> None:
             raise ConfigError(f"--{option.replace('_', '-')} {path} is not writable: choose another folder")
 
 
+def notebook_parameters(args: argparse.Namespace, profile: str) -> dict[str, Any]:
+    """What papermill injects into every notebook's parameters cell."""
+    return {"profile": profile, "data_dir": args.data_dir, "figures_dir": args.figures_dir,
+            "tables_dir": args.tables_dir, "runs_dir": args.runs_dir, "seed": args.seed, "epochs": args.epochs}
+
+
 def execute(notebook: str, build_dir: Path, parameters: dict, *, log_output: bool) -> Path:
     """Run one notebook with papermill into build_dir; the executed copy appears only if it succeeded."""
     import papermill
@@ -267,10 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     build_dir = Path(args.build_dir or PROJECT_ROOT / "build" / profile)
     build_dir.mkdir(parents=True, exist_ok=True)
-    parameters = {
-        "profile": profile, "data_dir": args.data_dir, "figures_dir": args.figures_dir,
-        "tables_dir": args.tables_dir, "runs_dir": args.runs_dir, "seed": args.seed, "epochs": args.epochs,
-    }
+    parameters = notebook_parameters(args, profile)
     for folder in (args.figures_dir, args.tables_dir, args.runs_dir or runs_dir(), build_dir):
         for stale in remove_stale_temporaries(folder):  # left by a run that was killed mid-write
             print(f"run_all: removed {stale.name}, left half-written by an interrupted run", flush=True)
