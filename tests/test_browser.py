@@ -298,6 +298,7 @@ def keep_screenshot(page, screenshot: Path, tmp_path: Path) -> None:
     shutil.copy(screenshot, tmp_path / screenshot.name)
 
 
+@pytest.mark.e2e
 def test_jupyterlab_runs_the_data_exploration_notebook_in_a_real_browser(jupyterlab: Server, page,
                                                                           tmp_path: Path) -> None:
     source = ROOT / "notebooks" / f"{NOTEBOOK}.ipynb"
@@ -375,6 +376,7 @@ MARKDOWN_CODE_JS = """() => {
 }"""
 
 
+@pytest.mark.e2e
 def test_jupyterlab_runs_the_mnist_notebook_and_shows_its_keras_code(jupyterlab: Server, page,
                                                                      tmp_path: Path) -> None:
     """01_mnist_cnn on the smoke profile: the hand-written Keras cell shows as highlighted code with the model's
@@ -461,6 +463,7 @@ def test_jupyterlab_runs_the_mnist_notebook_and_shows_its_keras_code(jupyterlab:
     print(f"JupyterLab ran {MNIST_NOTEBOOK} (smoke) in a browser in {elapsed:.0f} s; screenshot: {screenshot}")
 
 
+@pytest.mark.e2e
 def test_training_in_jupyterlab_shows_one_progress_bar_per_epoch(jupyterlab: Server, page) -> None:
     """Keras's live bar, redrawn in place: one line per epoch in the notebook, not one per step."""
     notebook = nbformat.v4.new_notebook()

@@ -35,7 +35,7 @@ def run_check(backend: str, tmp_path: Path) -> dict:
     return json.loads(line.removeprefix("RESULT "))
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.e2e)])
 def test_data_parallel_matches_single_device_training(backend: str, tmp_path: Path) -> None:
     if not MINI.is_dir():
         pytest.skip(f"real mini data not found at {MINI}")

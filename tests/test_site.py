@@ -190,6 +190,7 @@ def loaded_images(page) -> list[dict]:
     return images
 
 
+@pytest.mark.e2e
 def test_the_site_opens_from_the_file_system_in_chromium_without_network(built: Path) -> None:
     chromium = chromium_or_skip()
     screenshot = ARTIFACTS / "site_index.png"
