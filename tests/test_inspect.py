@@ -104,11 +104,9 @@ def test_training_vs_inference_draws_dropout_statistics_and_augmented_images() -
         inspect.plot_training_vs_inference(x, x[:, :5], x)
 
 
-def test_occlusion_map_points_at_the_only_corner_the_model_looks_at(monkeypatch) -> None:
-    images = _corner_images()
-    maps = inspect.occlusion_map(_corner_model(), images, patch=3, stride=1)
-    monkeypatch.setattr(inspect, "OCCLUSION_CHUNK", 100)  # one image per predict call: the same maps
-    np.testing.assert_allclose(inspect.occlusion_map(_corner_model(), images, patch=3, stride=1), maps, atol=1e-6)
+def assert_occlusion_points_at_the_corner() -> np.ndarray:
+    """The corner model's occlusion maps are zero wherever it is blind and peak inside its corner; returns them."""
+    maps = inspect.occlusion_map(_corner_model(), _corner_images(), patch=3, stride=1)
     assert maps.shape == (3, SIDE, SIDE)
     reach = CORNER + 3 - 1  # a 3-pixel square touching the corner covers at most 2 more rows/columns
     outside = maps.copy()
@@ -117,6 +115,14 @@ def test_occlusion_map_points_at_the_only_corner_the_model_looks_at(monkeypatch)
     for m in maps:
         row, col = np.unravel_index(m.argmax(), m.shape)
         assert row < CORNER and col >= SIDE - CORNER and m.max() > 0.05
+    return maps
+
+
+def test_occlusion_map_points_at_the_only_corner_the_model_looks_at(monkeypatch) -> None:
+    maps = assert_occlusion_points_at_the_corner()
+    monkeypatch.setattr(inspect, "OCCLUSION_CHUNK", 100)  # one image per predict call: the same maps
+    np.testing.assert_allclose(inspect.occlusion_map(_corner_model(), _corner_images(), patch=3, stride=1), maps,
+                               atol=1e-6)
 
 
 def test_saliency_figure_overlays_each_map_with_labels_and_confidence() -> None:
@@ -142,7 +148,7 @@ def test_saliency_figure_overlays_each_map_with_labels_and_confidence() -> None:
 @pytest.mark.e2e
 def test_occlusion_map_is_the_same_on_jax() -> None:
     """Predictions only, no backend code: the corner case passes under KERAS_BACKEND=jax too."""
-    code = ("from tests.test_inspect import test_occlusion_map_points_at_the_only_corner_the_model_looks_at as t; "
+    code = ("from tests.test_inspect import assert_occlusion_points_at_the_corner as t; "
             "import keras; assert keras.backend.backend() == 'jax'; t()")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "KERAS_BACKEND": "jax"})
