@@ -14,7 +14,7 @@ from lab_utils.data.augment import preset_for_paper_name
 from lab_utils.data.datasets import CLASS_NAMES, Dataset, load_dataset
 from lab_utils.errors import ConfigError
 from lab_utils.models.transfer import resolve_weights
-from lab_utils.paths import PROJECT_ROOT, resolve
+from lab_utils.paths import display_path, display_text, output_dir, resolve
 from lab_utils.paths import runs_dir as default_runs_dir
 from lab_utils.report import claims, evaluation
 from lab_utils.report.display import Code, Markdown, SavedFigure, Table
@@ -37,12 +37,15 @@ class Lab:
         profile: "smoke", "lesson", "quick", "full" or "auto" (see lab_utils.training.profiles).
         data_dir: folder with per-dataset subfolders in the official formats; None = the usual sources.
         figures_dir, tables_dir, runs_dir: output folders; None = figures/, tables/, runs/ (or LAB_RUNS_DIR)
-            in the project. Relative paths, here and in data_dir, are taken from the directory where
+            under LAB_HOME, the project checkout, or else the current directory (lab_utils.paths.output_dir),
+            never inside an installed package. Relative paths, here and in data_dir, are taken from the directory where
             run_all.sh / jupyterlab.sh was typed (lab_utils.paths.resolve), the same rule everywhere.
         seed: seeds the data split and every run.
         epochs: overrides the profile's epoch budget for every run.
         verbose: Keras fit verbosity; None = `LAB_FIT_VERBOSE` or 1 (a live progress bar per epoch, for
             JupyterLab). run_all.sh sets LAB_FIT_VERBOSE=2 (one line per epoch) for papermill logs.
+        runs_archive: a run cache packed by `python -m lab_utils.run.pack` (or `LAB_RUNS_ARCHIVE`): its runs are
+            added to the run cache first, so a class can skip training.
     """
 
     def __init__(
@@ -56,11 +59,12 @@ class Lab:
         seed: int = 0,
         epochs: int | None = None,
         verbose: int | str | None = None,
+        runs_archive: str | os.PathLike | None = None,
     ) -> None:
         self.profile: Profile = get_profile(profile)
         self.data_dir = resolve(data_dir) if data_dir else None
-        self.figures_dir = resolve(figures_dir) if figures_dir else PROJECT_ROOT / "figures"
-        self.tables_dir = resolve(tables_dir) if tables_dir else PROJECT_ROOT / "tables"
+        self.figures_dir = resolve(figures_dir) if figures_dir else output_dir("figures")
+        self.tables_dir = resolve(tables_dir) if tables_dir else output_dir("tables")
         self.runs_dir = resolve(runs_dir) if runs_dir else default_runs_dir()
         if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
             raise ConfigError(f"epochs={epochs!r} must be a positive whole number or None (the profile's budget)")
@@ -70,10 +74,16 @@ class Lab:
         self._datasets: dict[str, Dataset] = {}
         self._runs: dict[tuple[str, str | None], Run] = {}
         self._predictions: dict[tuple[str, str | None], Predictions] = {}
+        archive = runs_archive or os.environ.get("LAB_RUNS_ARCHIVE")
+        if archive:  # a teacher's packed run cache: every cell runs, nothing in it trains again
+            from lab_utils.run.pack import unpack
+
+            added = unpack(archive, self.runs_dir)
+            print(f"{display_path(archive)}: {len(added)} run(s) added to the run cache {display_path(self.runs_dir)}")
 
     def __repr__(self) -> str:
         return (f"Lab(profile={self.profile.name!r}, backend={runtime.backend_name()!r}, "
-                f"device={runtime.device_description()!r}, data_dir={str(self.data_dir) if self.data_dir else None!r})")
+                f"device={runtime.device_description()!r}, data_dir={display_path(self.data_dir) if self.data_dir else None!r})")
 
     def dataset(self, name: str) -> Dataset:
         """The dataset under this profile's row limits, loaded once per session."""
@@ -218,7 +228,7 @@ class Lab:
     @staticmethod
     def _data_note(data: Dataset) -> str:
         """Split sizes and source of a dataset, for table footers."""
-        return f"{len(data.y_train)}/{len(data.y_val)}/{len(data.y_test)} train/val/test from {data.source}"
+        return f"{len(data.y_train)}/{len(data.y_val)}/{len(data.y_test)} train/val/test from {display_text(data.source)}"
 
     def timings(self, *, everything_cached: bool = False) -> Markdown:
         """Time per epoch of this session's runs (or of every run in the cache), as a Markdown table."""
