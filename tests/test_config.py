@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lab_utils.training.config import RunConfig
+from lab_utils.training.profiles import PROFILES
 from lab_utils.errors import ConfigError
 
 BASE = RunConfig(experiment="cnn", dataset="mnist", architecture="simple_cnn", model_kwargs={"dropout": 0.5})
@@ -48,3 +49,13 @@ def test_bad_values_are_refused_with_the_field_named(change: dict, match: str) -
 def test_unknown_fields_in_a_saved_config_are_refused() -> None:
     with pytest.raises(ConfigError, match="unknown RunConfig fields"):
         RunConfig.from_dict({**BASE.to_dict(), "lr": 0.1})
+
+
+@pytest.mark.parametrize("profile", sorted(set(PROFILES) - {"smoke"}))
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10"])
+def test_every_profile_but_smoke_tests_on_the_whole_test_set(profile: str, dataset: str) -> None:
+    assert PROFILES[profile].limits(dataset)[1] is None
+
+
+def test_smoke_keeps_a_small_test_set() -> None:
+    assert PROFILES["smoke"].limits("cifar10")[1] == 300

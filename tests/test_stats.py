@@ -112,6 +112,14 @@ def test_seed_spread_widens_the_interval() -> None:
     assert shaky.high - shaky.low > 1.5 * (steady.high - steady.low)
 
 
+def test_the_bootstrap_keeps_images_paired() -> None:
+    """A run right on a superset of the other's images (+1.5 points): certain when paired, not when unpaired."""
+    base = [np.roll(np.arange(1000) < 500, 70 * s) for s in range(3)]
+    better = [np.roll(np.arange(1000) < 515, 70 * s) for s in range(3)]
+    gap = paired_difference(better, base)
+    assert gap.points == pytest.approx(1.5) and judge(gap, +1) == "reproduced"
+
+
 def test_mixed_seed_counts_use_the_bootstrap() -> None:
     diff = paired_difference(seeds(0.7, 1), seeds(0.5, 3))
     assert diff.test == stats.HIERARCHICAL and diff.n_seeds == (1, 3)
