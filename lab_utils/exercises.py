@@ -206,6 +206,99 @@ def _check_sobel_match(answer: Any, *, trained: Any, initial: Any, sobel: Any) -
     return None
 
 
+# ---- 02 · CIFAR-10 CNNs ------------------------------------------------------------------------------------
+
+def _check_two_block_params(answer: Any) -> str | None:
+    from lab_utils.models.builders import build_vgg_blocks
+
+    expected = build_vgg_blocks(filters=(32, 64)).count_params()
+    return _within(answer, expected, 0, "Add each layer's weights and biases: a 3×3 convolution from c_in to c_out "
+                                        "channels has 9·c_in·c_out + c_out; two blocks halve 32 → 16 → 8, so fc1 "
+                                        "sees 8·8·64 features.")
+
+
+def _check_bn_before_relu(answer: Any) -> str | None:
+    import keras
+
+    if not isinstance(answer, keras.Model):
+        return f"`answer` should be a keras.Model, got {type(answer).__name__}."
+    kinds = [type(layer).__name__ for layer in answer.layers]
+    convs = [i for i, kind in enumerate(kinds) if kind == "Conv2D"]
+    if len(convs) != 6:
+        return f"Build three VGG blocks of two convolutions each: found {len(convs)} Conv2D layers."
+    for i in convs:
+        if answer.layers[i].get_config()["activation"] != "linear":
+            return f"{answer.layers[i].name} applies its own activation: give it none, the ReLU comes after BN."
+        if kinds[i + 1:i + 3] != ["BatchNormalization", "ReLU"] and kinds[i + 1:i + 3] != ["BatchNormalization",
+                                                                                          "Activation"]:
+            return f"After {answer.layers[i].name} put BatchNormalization, then the ReLU (layers.ReLU())."
+    from lab_utils.models.builders import build_vgg_blocks
+
+    expected = build_vgg_blocks(batch_norm=True).count_params()
+    if answer.count_params() != expected:
+        return f"{answer.count_params():,} parameters, expected {expected:,} (the same layers, in another order)."
+    return None
+
+
+def _check_dropout_minimum(answer: Any, *, run: Any) -> str | None:
+    expected = run.record.best_epoch
+    return _within(answer, expected, 0, "Read the epoch with the lowest validation loss from the run: "
+                                        "`run.record.best_epoch` (1-based), or np.argmin of history['val_loss'] + 1.")
+
+
+# ---- 03 · transfer learning --------------------------------------------------------------------------------
+
+def _check_head_params(answer: Any) -> str | None:
+    from lab_utils.models.builders import build_transfer_model
+
+    model = build_transfer_model("resnet50", weights=None, freeze_base=True)
+    expected = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    return _within(answer, expected, 0, "ResNet50 ends at 1×1×2048 on 32×32 images: fc1 has 2048·256 + 256 "
+                                        "weights, the softmax 256·10 + 10.")
+
+
+def _check_global_average_pooling(answer: Any) -> str | None:
+    from lab_utils.models.builders import build_transfer_model
+
+    return _model_differences(answer, build_transfer_model("vgg19", weights=None, freeze_base=True, pooling="avg"))
+
+
+def _check_epoch_cost_ratio(answer: Any, *, head: Any, tuned: Any) -> str | None:
+    expected = tuned.record.seconds_per_epoch / head.record.seconds_per_epoch
+    return _within(answer, expected, 0.05 * expected, "Divide the two runs' `record.seconds_per_epoch`: fine-tuning "
+                                                      "over head only.")
+
+
+# ---- 04 · data augmentation --------------------------------------------------------------------------------
+
+def _check_uncovered_share(answer: Any) -> str | None:
+    return _within(answer, 1 - 0.9 * 0.9, 0.005, "A shift by 10 % of the width and 10 % of the height keeps a "
+                                                 "(1 − 0.1) × (1 − 0.1) part of the image; the rest is filled.")
+
+
+def _check_zoom_augmentation(answer: Any) -> str | None:
+    import keras
+
+    if not isinstance(answer, keras.layers.Layer):
+        return f"`answer` should be a Keras layer (a keras.Sequential), got {type(answer).__name__}."
+    kinds = [type(layer).__name__ for layer in getattr(answer, "layers", [answer])]
+    if kinds != ["RandomFlip", "RandomTranslation", "RandomZoom"]:
+        return f"Expected RandomFlip, RandomTranslation, RandomZoom in that order; got {', '.join(kinds)}."
+    batch = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")
+    if not np.array_equal(keras.ops.convert_to_numpy(answer(batch, training=False)), batch):
+        return "Called with training=False the set must return the images unchanged."
+    return None
+
+
+def _check_biggest_gain(answer: Any, *, without: Any, with_: Any, class_names: Any) -> str | None:
+    gains = [((with_.y_pred == c) & (with_.y_true == c)).sum() / max((with_.y_true == c).sum(), 1)
+             - ((without.y_pred == c) & (without.y_true == c)).sum() / max((without.y_true == c).sum(), 1)
+             for c in range(len(class_names))]
+    expected = class_names[int(np.argmax(gains))]
+    return None if answer == expected else ("Compare per-class accuracy (the confusion matrix's diagonal over its "
+                                            "row sums) with and without augmentation; give the class name.")
+
+
 EXERCISES: dict[str, Exercise] = {
     "00.1": Exercise("predict", "test accuracy (%) of a model that always answers the most frequent digit",
                      _check_majority_accuracy),
@@ -217,5 +310,17 @@ EXERCISES: dict[str, Exercise] = {
     "01.2": Exercise("build", "the one-hidden-layer baseline in Keras, equal to build_mlp()", _check_mlp),
     "01.3": Exercise("explore", "how Sobel-like conv1's kernels are, trained vs at initialisation",
                      _check_sobel_match),
+    "02.1": Exercise("predict", "parameters of the VGG model with two blocks, filters=(32, 64)", _check_two_block_params),
+    "02.2": Exercise("build", "VGG blocks with batch norm between each convolution and its ReLU", _check_bn_before_relu),
+    "02.3": Exercise("explore", "epoch of the lowest validation loss of the simple CNN with dropout 0.25",
+                     _check_dropout_minimum),
+    "03.1": Exercise("predict", "weights training updates when the ResNet50 base is frozen", _check_head_params),
+    "03.2": Exercise("build", "the VGG19 transfer model with global average pooling instead of flatten",
+                     _check_global_average_pooling),
+    "03.3": Exercise("explore", "how many head-only epochs one epoch of fine-tuning costs", _check_epoch_cost_ratio),
+    "04.1": Exercise("predict", "largest share of an image that a 10 % shift both ways makes up", _check_uncovered_share),
+    "04.2": Exercise("build", "the final augmentation set plus RandomZoom(0.1)", _check_zoom_augmentation),
+    "04.3": Exercise("explore", "the class that gained most test accuracy from flip + shift (VGG blocks + BN)",
+                     _check_biggest_gain),
 }
 assert all(e.tier in TIERS for e in EXERCISES.values())

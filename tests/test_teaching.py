@@ -216,3 +216,13 @@ def test_after_the_workers_filled_the_cache_the_notebooks_train_nothing(smoke: P
         assert reported or name in ("00_data_exploration", "05_results")
         trained = [run for run, how in reported if how == "trained"]
         assert not trained, f"{name} trained {trained} although the workers had trained every catalogued run"
+
+
+def test_every_exercise_solution_passed_its_check_in_the_smoke_run(smoke: Path) -> None:
+    """The executed notebooks ran every solution, then its check: each check cell says ✓ (explore exercises that
+    read a notebook's trained runs are checked only here)."""
+    for name in NOTEBOOKS:
+        notebook = nbformat.read(smoke / "build" / f"{name}.ipynb", as_version=4)
+        checks = [c for c in notebook.cells if "check" in c.metadata.get("tags", [])]
+        said = ["".join(o.get("text", "") for o in c.get("outputs", [])) for c in checks]
+        assert all(text.startswith("✓ Exercise") for text in said), (name, said)

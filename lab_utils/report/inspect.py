@@ -206,6 +206,13 @@ def plot_training_vs_inference(
     return fig
 
 
+def _probabilities(model: Any, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """`model.predict` through the lab's input pipeline (lab_utils.report.evaluation.predict explains why)."""
+    from lab_utils.report.evaluation import predict
+
+    return predict(model, x, np.zeros(len(x), dtype=np.int64), batch_size=batch_size).probs
+
+
 def occlusion_map(
     model: Any,
     images: Any,
@@ -240,7 +247,7 @@ def occlusion_map(
     stride = stride or max(1, patch // 4)
     if not (0 < patch <= min(height, width) and stride > 0):
         raise ConfigError(f"patch={patch} must fit in the {height}×{width} image and stride={stride} be positive")
-    base = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    base = _probabilities(model, x, batch_size)
     targets = base.argmax(axis=1) if classes is None else np.asarray(classes, dtype=int).reshape(-1)
     if len(targets) != n:
         raise ConfigError(f"got {len(targets)} classes for {n} images: pass one class per image or None")
@@ -254,7 +261,7 @@ def occlusion_map(
             fill = x[k].mean(axis=(0, 1))
             for m, (i, j) in enumerate(corners):
                 occluded[c * len(corners) + m, i:i + patch, j:j + patch] = fill
-        probs = np.asarray(model.predict(occluded, batch_size=batch_size, verbose=0))
+        probs = _probabilities(model, occluded, batch_size)
         for c, k in enumerate(chunk):
             drop = base[k, targets[k]] - probs[c * len(corners):(c + 1) * len(corners), targets[k]]
             total, covered = np.zeros((height, width)), np.zeros((height, width))

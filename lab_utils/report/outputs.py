@@ -8,10 +8,10 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Output:
-    """One figure or table of the seed report, as this project regenerates it."""
+    """One figure or table of the report, as this project regenerates it."""
 
     name: str  # file stem under figures/ or tables/
-    caption: str  # the seed's caption, in our words
+    caption: str  # the report's caption, in our words
     notebook: str  # the notebook that writes it
 
 
@@ -38,6 +38,26 @@ FIGURES = (
            "04_data_augmentation"),
 )
 
+# Figures the report does not have: each idea of the lab seen at work on real data (issue "Keras in view").
+IDEA_FIGURES = (
+    Output("see01_sobel_edges", "A hand-made Sobel kernel applied to a digit with keras.ops.conv", "01_mnist_cnn"),
+    Output("see01_conv1_kernels", "The 32 first-layer kernels of the trained MNIST CNN", "01_mnist_cnn"),
+    Output("see01_conv1_feature_maps", "What those kernels make of one digit: conv1's feature maps", "01_mnist_cnn"),
+    Output("see02_dropout_modes", "Dropout(0.5) called on one batch with training=True and training=False",
+           "02_cifar10_cnn"),
+    Output("see02_batch_norm_modes", "BatchNormalization on one batch: batch statistics vs running averages",
+           "02_cifar10_cnn"),
+    Output("see02_feature_maps_block1", "The first convolution's feature maps of the trained VGG + BN model",
+           "02_cifar10_cnn"),
+    Output("see02_occlusion_cats", "Occlusion sensitivity of the misclassified cats: where the wrong evidence was",
+           "02_cifar10_cnn"),
+    Output("see04_augmentation_modes", "flip + shift layers called with training=True and training=False",
+           "04_data_augmentation"),
+    Output("see04_occlusion_mistakes", "Occlusion sensitivity of the best model's most confident mistakes",
+           "04_data_augmentation"),
+)
+ALL_FIGURES = FIGURES + IDEA_FIGURES
+
 TABLES = (
     Output("mnist", "MNIST: one-hidden-layer network vs CNN (section V-A)", "01_mnist_cnn"),
     Output("table1", "Table I — simple CNN and VGG-block CNNs on CIFAR-10", "02_cifar10_cnn"),
@@ -48,20 +68,20 @@ TABLES = (
 
 def missing_outputs(figures_dir: Path, tables_dir: Path) -> list[Path]:
     """Every expected figure PNG and table CSV/Markdown that does not exist."""
-    expected = [Path(figures_dir) / f"{f.name}.png" for f in FIGURES]
+    expected = [Path(figures_dir) / f"{f.name}.png" for f in ALL_FIGURES]
     expected += [Path(tables_dir) / f"{t.name}{suffix}" for t in TABLES for suffix in (".csv", ".md")]
     return [path for path in expected if not path.is_file()]
 
 
 def show_report(figures_dir: Path, tables_dir: Path) -> None:
-    """Display every table (Markdown) and figure (PNG) in a notebook, in the seed's order."""
+    """Display every table (Markdown) and figure (PNG) in a notebook, in the report's order, then the lab's own."""
     from IPython.display import Image, Markdown, display
 
     for table in TABLES:
         path = Path(tables_dir) / f"{table.name}.md"
         display(Markdown(f"### {table.caption}\n\n" + (path.read_text(encoding="utf-8") if path.is_file()
                                                          else f"*missing: run `{table.notebook}` first*")))
-    for figure in FIGURES:
+    for figure in ALL_FIGURES:
         path = Path(figures_dir) / f"{figure.name}.png"
         display(Markdown(f"### {figure.caption}\n*{figure.name}.png, from `{figure.notebook}`*"))
         if path.is_file():

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import nbformat
 
 from lab_utils.atomic import atomic_dir
-from lab_utils.report.outputs import FIGURES, TABLES, Output
+from lab_utils.report.outputs import ALL_FIGURES, TABLES, Output
 from lab_utils.paths import PROJECT_ROOT, display_text
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ def section_html(entry: Entry, figures_dir: Path, tables_dir: Path, site: Path) 
     if not entry.ran:
         return (f'<section class="notebook not-run" id="nb-{entry.name}"><h2>{entry.title}</h2>'
                 f'<p class="summary">{entry.summary}</p><p class="status">not run</p></section>')
-    figures = [figure_html(f, figures_dir, site) for f in FIGURES if f.notebook == entry.name]
+    figures = [figure_html(f, figures_dir, site) for f in ALL_FIGURES if f.notebook == entry.name]
     tables = [table_html(t, tables_dir) for t in TABLES if t.notebook == entry.name]
     if entry.name == CLAIMS.notebook and (tables_dir / f"{CLAIMS.name}.md").is_file():
         tables.append(table_html(CLAIMS, tables_dir))
