@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from lab_utils.errors import ConfigError
 from lab_utils.report import stats
-from lab_utils.report.stats import Difference, accuracy_interval, judge, paired_difference, wilson_interval
+from lab_utils.report.stats import (Difference, accuracy_interval, correct_per_seed, judge, paired_difference,
+                                   wilson_interval)
 
 
 def pair(both: int, a_only: int, b_only: int, neither: int) -> tuple[np.ndarray, np.ndarray]:
@@ -137,6 +138,14 @@ def test_mixed_seed_counts_use_the_bootstrap() -> None:
 def test_bad_input_is_named(a, b, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         paired_difference(a, b)
+
+
+def test_correct_per_seed_compares_predictions_with_labels() -> None:
+    y = np.array([0, 1, 2, 3])
+    got = correct_per_seed([[0, 1, 0, 3], np.array([1, 1, 2, 3])], y)
+    assert [g.tolist() for g in got] == [[True, True, False, True], [False, True, True, True]]
+    with pytest.raises(ConfigError, match="seed 1: 3 predictions for 4 test labels"):
+        correct_per_seed([[0, 1, 2, 3], [0, 1, 2]], y)
 
 
 def test_judge_refuses_a_bad_sign() -> None:

@@ -13,8 +13,12 @@ Rules, kept in one place:
     image), so each resample draws images once, shared by all seeds and both runs (the pairing), and seeds of
     each run independently (seed i of one network has nothing in common with seed i of another).
     Percentile interval; p is twice the smaller tail, so p < 0.05 exactly when the interval excludes zero.
-  * The interval decides a verdict (`judge`); p is reported beside it and agrees with it by construction.
-With few seeds, resampling them understates their spread by a factor (n - 1) / n: an honest warning for n = 3.
+  * Counts whose images cannot be paired (two classes of a confusion matrix): a bootstrap of two independent
+    binomials, same interval and p.
+  * The interval decides a verdict (`judge`); p is reported beside it and agrees with it by construction
+    (Clopper-Pearson inverts the same two-sided binomial test McNemar's p comes from).
+Resampling n seeds understates their variance by a factor (n - 1) / n, a third for n = 3: more seeds, not a
+cleverer interval, is the cure.
 """
 
 from __future__ import annotations
@@ -80,6 +84,20 @@ def _matrix(per_seed: Sequence[np.ndarray], what: str) -> np.ndarray:
         if a.dtype != bool and not np.isin(a, (0, 1)).all():
             raise ConfigError(f"{what}: per-image correctness must be booleans (y_pred == y_true), got {a.dtype}")
     return np.stack(arrays).astype(bool)
+
+
+def correct_per_seed(predictions: Sequence[Sequence[int]], y_true: Sequence[int]) -> list[np.ndarray]:
+    """Per-image correctness of each seed's predicted classes (e.g. RunRecord.test_predictions) against the test
+    labels; a seed predicted on another number of images is refused, since it cannot be paired image by image."""
+    y = np.asarray(y_true).ravel()
+    out = []
+    for seed, predicted in enumerate(predictions):
+        predicted = np.asarray(predicted).ravel()
+        if predicted.shape != y.shape:
+            raise ConfigError(f"seed {seed}: {predicted.size} predictions for {y.size} test labels; evaluate every "
+                              "seed on the same test images (a smoke profile's test subsample depends on the seed)")
+        out.append(predicted == y)
+    return out
 
 
 def wilson_interval(correct: int, n: int, level: float = LEVEL) -> tuple[float, float]:
