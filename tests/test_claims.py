@@ -310,6 +310,8 @@ def test_flips_alone_hurt_less(flip: float, status: str) -> None:
 def test_flips_alone_needs_the_rotated_run() -> None:
     verdict = claims.flips_alone_hurt_less(accuracies(cifar_vgg=0.81, cifar_vgg_flip=0.78))
     assert (verdict.status, verdict.evidence) == ("not checked", "missing: cifar_vgg_flip_rotate")
+    alone = claims.flips_alone_hurt_less(accuracies(cifar_vgg_flip_rotate=0.78))
+    assert alone.evidence == "missing: cifar_vgg_flip, cifar_vgg"  # each run named once
 
 
 # --- early stopping (Fig. 10) --------------------------------------------------------------------------------
@@ -324,6 +326,8 @@ def test_early_stopping_ends_training() -> None:
     none_stopped = claims.early_stopping_ends_training(curves(full))
     assert (none_stopped.status, none_stopped.evidence) == ("contradicted", "0 of 1 runs stopped before their epoch budget")
     assert claims.early_stopping_ends_training(Evidence()).status == "not checked"
+    no_room = claims.early_stopping_ends_training(curves(record("mnist_cnn", epochs=3, epochs_run=3)))  # patience 2
+    assert (no_room.status, no_room.evidence) == ("not checked", "missing: runs whose epoch budget exceeds patience + 1")
 
 
 # --- all claims, their names and their table ---------------------------------------------------------------------

@@ -164,7 +164,7 @@ def _combined(c: _Claim, ev: Evidence, pairs: Sequence[tuple[str, str, int]], *,
         diff = paired_difference(got[run], got[baseline])
         tested.append((run, baseline, diff, judge(diff, sign)))
     if (lacking and not partial) or not tested:
-        return c.missing(lacking or ["every run pair"])
+        return c.missing(list(dict.fromkeys(lacking)) or ["every run pair"])
     statuses = [t[3] for t in tested]
     status = ("contradicted" if "contradicted" in statuses else
               "reproduced" if set(statuses) == {"reproduced"} else "inconclusive")
@@ -401,11 +401,13 @@ def augmentation_helps_cats(c: _Claim, ev: Evidence) -> Verdict:
 
 @_rule("early_stopping_ends_training", "Early stopping ends training", "V-B.4, Fig. 10", "stopped at epoch 44")
 def early_stopping_ends_training(c: _Claim, ev: Evidence) -> Verdict:
-    """V-B.4, Fig. 10: early stopping, not the epoch budget, decides how long a run trains. No run stopping
-    before its budget contradicts."""
-    budgeted = {n: r for n, r in sorted(ev.records.items()) if isinstance(r.config.get("epochs"), int)}
+    """V-B.4, Fig. 10: early stopping, not the epoch budget, decides how long a run trains. Only runs whose
+    budget leaves room to stop (more than patience + 1 epochs) count; none of them stopping contradicts."""
+    budgeted = {n: r for n, r in sorted(ev.records.items())
+                if isinstance(r.config.get("epochs"), int) and isinstance(r.config.get("patience"), int)
+                and r.config["epochs"] > r.config["patience"] + 1}
     if not budgeted:
-        return c.missing(["runs with an epoch budget"])
+        return c.missing(["runs whose epoch budget exceeds patience + 1"])
     stopped = [(n, r) for n, r in budgeted.items() if r.epochs_run < r.config["epochs"]]
     evidence = f"{len(stopped)} of {len(budgeted)} runs stopped before their epoch budget"
     if stopped:
