@@ -2,15 +2,19 @@
 figures, tables, and the batch job.
 
 `import lab_utils` loads nothing heavy: each name below is imported on first use, so the batch runner and its
-worker processes load Keras (and TensorFlow) only when a function needs it. The first name that needs Keras
-imports TensorFlow with its start-up chatter filtered (lab_utils.run.quiet). No seeding, no rcParams, no backend
-choice happen on import (set KERAS_BACKEND first).
+worker processes load Keras (and TensorFlow) only when a function needs it. Whenever Keras is first imported
+after this package, TensorFlow comes first with its start-up chatter filtered (lab_utils.run.quiet). No seeding,
+no rcParams, no backend choice happen on import (set KERAS_BACKEND first).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from lab_utils.run.quiet import quiet_on_first_import
+
+quiet_on_first_import()
 
 # Public name -> the module that defines it.
 _EXPORTS = {
@@ -38,10 +42,6 @@ _EXPORTS = {
     "fit_or_load": "lab_utils.training.fit",
     "train": "lab_utils.training.train",
 }
-# Modules that import Keras: TensorFlow is imported quietly before the first of them.
-_KERAS_FREE = {"lab_utils.errors", "lab_utils.training.config", "lab_utils.training.experiments",
-               "lab_utils.training.profiles"}
-
 __all__ = sorted(_EXPORTS)
 
 
@@ -50,10 +50,6 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'lab_utils' has no attribute {name!r}")
-    if module not in _KERAS_FREE:
-        from lab_utils.run.quiet import import_tensorflow_quietly
-
-        import_tensorflow_quietly()
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

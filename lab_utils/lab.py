@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 from matplotlib.figure import Figure
 
 from lab_utils.data.augment import preset_for_paper_name
@@ -295,32 +296,39 @@ class Lab:
         """The best model of Figs. 10-12: the augmented run with the best validation accuracy."""
         return self.best_run(BEST_MODEL_CANDIDATES)
 
-    def verdicts(self, *, best: tuple[str, str | None] | None = None) -> list[claims.Verdict]:
-        """Every claim of the report, checked on the runs this session has trained or loaded."""
-        records = {r.record.config["experiment"]: r.record for r in self._runs.values()}
+    def verdicts(self, names: Sequence[str] | None = None, *, best: tuple[str, str | None] | None = None,
+                 ) -> list[claims.Verdict]:
+        """The report's claims `names` (all by default), judged by paired tests on this session's runs."""
+        runs = {r.record.config["experiment"]: r for r in self._runs.values()}
         confusions = {}
         for key in [("cifar_vgg_bn", None), *([best] if best else [])]:
             if key in self._runs:
-                name = self._runs[key].record.config["experiment"]
-                confusions[name] = evaluation.confusion_matrix(self.predictions(*key))
-        best_name = self._runs[best].record.config["experiment"] if best in self._runs else None
-        return claims.check_claims(records, confusions, CLASS_NAMES["cifar10"], best_run=best_name)
+                confusions[self._runs[key].name] = evaluation.confusion_matrix(self.predictions(*key))
+        correct = {name: [self._correct(run.record)] for name, run in runs.items()}
+        best_name = self._runs[best].name if best in self._runs else None
+        return claims.check_claims({n: r.record for n, r in runs.items()}, confusions, CLASS_NAMES["cifar10"],
+                                   correct=correct, best_run=best_name, names=names)
 
-    def summary(self, numbers: Sequence[int], *, best: tuple[str, str | None] | None = None) -> Markdown:
-        """Bullets for a notebook's Summary: the report's claims `numbers` (1-based), with this run's verdicts."""
-        verdicts = self.verdicts(best=best)
-        lines = [f"- **{v.status}** — {v.claim} (paper: {v.paper}; here: {v.evidence})"
-                 for i, v in enumerate(verdicts, 1) if i in numbers]
-        return Markdown("\n".join(lines) + "\n")
+    def _correct(self, record: RunRecord) -> Any:
+        """Which test images the run got right, in test-set order (from the predictions its record keeps)."""
+        labels = self.dataset(record.dataset["name"]).y_test
+        return np.asarray(record.test_predictions) == np.asarray(labels).ravel()
+
+    def summary(self, names: Sequence[str], *, best: tuple[str, str | None] | None = None) -> Markdown:
+        """Bullets for a notebook's Summary: the named claims of the report (lab_utils.report.claims.CLAIMS),
+        each with this run's outcome and the test that decided it, then the count of outcomes."""
+        verdicts = self.verdicts(names, best=best)
+        return Markdown("\n".join(v.line() for v in verdicts) + f"\n\n{claims.outcome_sentence(verdicts)}\n")
 
     def claims_table(self, *, table: str = "claims") -> Table:
-        """"What this run reproduces": every claim of the report with its verdict, written as a table."""
+        """"What this run reproduces": every claim of the report with its outcome and test, written as a table."""
         best = self.best_model()
         for key in dict.fromkeys(key for keys in NOTEBOOK_RUNS.values() for key in keys):  # in notebook order
             self.run(*key)  # loaded from the run cache when the notebooks before this one trained it
-        rows = claims.verdict_rows(self.verdicts(best=best))
-        return self._write(rows, table, caption="What this run reproduces: the report's claims, checked",
-                           datasets=["mnist", "cifar10"])
+        verdicts = self.verdicts(best=best)
+        return self._write(claims.verdict_rows(verdicts), table, datasets=["mnist", "cifar10"],
+                           caption=f"What this run reproduces: the report's claims, judged by paired tests — "
+                                   f"{claims.outcome_sentence(verdicts)}")
 
 
 def base_note(record: RunRecord) -> str | None:

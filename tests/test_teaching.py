@@ -32,12 +32,18 @@ RUN_LINE = re.compile(r"^(\w+): (trained|loaded from the run cache) \(", re.M)
 def _model_cells(name: str) -> dict:
     """Exec a notebook's `keras-model` cells, as a student runs them, and return what they defined."""
     notebook = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
-    namespace = {"keras": keras, "layers": layers, "CaffePreprocessing": CaffePreprocessing}
+    namespace = {"keras": keras, "layers": layers, "CaffePreprocessing": CaffePreprocessing, "seed": 0}
     cells = [c.source for c in notebook.cells if "keras-model" in c.metadata.get("tags", [])]
     assert cells, f"{name} has no cell tagged keras-model"
     for source in cells:
         exec(source.replace(".summary()", ".count_params()"), namespace)
     return namespace
+
+
+def test_01s_hand_written_cnn_is_the_builders_model() -> None:
+    written = _model_cells("01_mnist_cnn")["model"]
+    assert model_differences(written, builders.build_simple_cnn()) == []
+    assert model_differences(written, builders.build_simple_cnn(dense_units=64))  # the check can fail
 
 
 def test_02s_hand_written_models_are_the_builders_models() -> None:

@@ -12,6 +12,7 @@ those known lines: the oneDNN notice always, the "no CUDA" lines only where the 
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
 import importlib.util
 import logging
 import os
@@ -93,3 +94,20 @@ def import_tensorflow_quietly() -> None:
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
             tf.config.list_physical_devices()
     logging.getLogger("tensorflow").addFilter(_NotRetracing())
+
+
+class _QuietFirstImport(importlib.abc.MetaPathFinder):
+    """Runs `import_tensorflow_quietly` just before the process first imports Keras or TensorFlow, then steps aside."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name in ("keras", "tensorflow") and "tensorflow" not in sys.modules:
+            sys.meta_path.remove(self)
+            import_tensorflow_quietly()
+        return None  # the usual finders import the module
+
+
+def quiet_on_first_import() -> None:
+    """Filter TensorFlow's start-up lines whenever lab_utils' code first imports Keras, without importing it now
+    (`import lab_utils` stays light: the batch runner and its workers load TensorFlow only when a run needs it)."""
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietFirstImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietFirstImport())
