@@ -162,11 +162,8 @@ def train_in_this_process(settings: LabSettings, experiment: str, augmentation: 
     """Train (or load) one run here and describe it: what `python -m lab_utils.run train-one` prints as JSON."""
     from lab_utils.run.progress import describe
     from lab_utils.training.runtime import cpu_threads
-    from lab_utils.training.train import train
 
-    lab = _lab(settings)
-    config = lab.config(experiment, augmentation)
-    run = train(config, lab.dataset(config.dataset), runs_root=lab.runs_dir, verbose=0)
+    run = _lab(settings).run(experiment, augmentation)  # a second stage trains or loads its first stage too
     return {"summary": describe(run.record), "cached": run.cached, "cpu_threads": cpu_threads()}
 
 
