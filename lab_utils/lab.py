@@ -10,6 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 from matplotlib.figure import Figure
+from sklearn.metrics import confusion_matrix
 
 from lab_utils.data.augment import preset_for_paper_name
 from lab_utils.data.datasets import CLASS_NAMES, Dataset, load_dataset
@@ -17,7 +18,7 @@ from lab_utils.errors import ConfigError
 from lab_utils.models.transfer import resolve_weights
 from lab_utils.paths import display_path, display_text, output_dir, resolve
 from lab_utils.paths import runs_dir as default_runs_dir
-from lab_utils.report import claims, evaluation
+from lab_utils.report import claims, stats
 from lab_utils.report.display import Code, Markdown, SavedFigure, Table
 from lab_utils.report.evaluation import Predictions, predict
 from lab_utils.report.plotting import plot_architecture, save_figure
@@ -42,6 +43,9 @@ class Lab:
             never inside an installed package. Relative paths, here and in data_dir, are taken from the directory where
             run_all.sh / jupyterlab.sh was typed (lab_utils.paths.resolve), the same rule everywhere.
         seed: seeds the data split and every run.
+        seeds: how many training seeds each run of the tables and claims gets (seed, seed + 1, ...): tables show
+            mean ± std and a 95 % interval over seeds and images, claims are judged over both. The data split and
+            the test images stay those of `seed`.
         epochs: overrides the profile's epoch budget for every run.
         verbose: Keras fit verbosity; None = `LAB_FIT_VERBOSE` or 1 (a live progress bar per epoch, for
             JupyterLab). run_all.sh sets LAB_FIT_VERBOSE=2 (one line per epoch) for papermill logs.
@@ -58,6 +62,7 @@ class Lab:
         tables_dir: str | os.PathLike | None = None,
         runs_dir: str | os.PathLike | None = None,
         seed: int = 0,
+        seeds: int = 1,
         epochs: int | None = None,
         verbose: int | str | None = None,
         runs_archive: str | os.PathLike | None = None,
@@ -69,11 +74,14 @@ class Lab:
         self.runs_dir = resolve(runs_dir) if runs_dir else default_runs_dir()
         if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
             raise ConfigError(f"epochs={epochs!r} must be a positive whole number or None (the profile's budget)")
+        if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+            raise ConfigError(f"seeds={seeds!r} must be a positive whole number (training seeds per run)")
         self.seed = int(seed)
+        self.seeds = [self.seed + i for i in range(seeds)]
         self.epochs = epochs
         self.verbose = verbose if verbose is not None else int(os.environ.get("LAB_FIT_VERBOSE", "1"))
         self._datasets: dict[str, Dataset] = {}
-        self._runs: dict[tuple[str, str | None], Run] = {}
+        self._runs: dict[tuple[str, str | None, int], Run] = {}  # (experiment, augmentation, seed) -> run
         self._predictions: dict[tuple[str, str | None], Predictions] = {}
         archive = runs_archive or os.environ.get("LAB_RUNS_ARCHIVE")
         if archive:  # a teacher's packed run cache: every cell runs, nothing in it trains again
@@ -119,44 +127,53 @@ class Lab:
         print(f"{config.experiment}: {'loaded from the run cache' if run.cached else 'trained'} "
               f"({run.record.epochs_run} epochs, test accuracy {100 * run.record.test_accuracy:.2f} %)", flush=True)
         if not changes:
-            self._runs[(experiment, augmentation)] = run
+            self._runs[(experiment, augmentation, config.seed)] = run
             self._predictions.pop((experiment, augmentation), None)
         return run
 
-    def run(self, experiment: str, augmentation: str | None = None) -> Run:
-        """Train the catalogued experiment with lab_utils' builder, or load it from the run cache."""
-        key = (experiment, augmentation)
+    def run(self, experiment: str, augmentation: str | None = None, *, seed: int | None = None) -> Run:
+        """Train the catalogued experiment with lab_utils' builder, or load it from the run cache.
+
+        `seed` is the training seed (default: the session's `seed`); `runs` gives every seed of the session.
+        """
+        key = (experiment, augmentation, self.seed if seed is None else seed)
         if key not in self._runs:
-            model, config, starts_from = self._catalogued_model(experiment, augmentation)
+            model, config, starts_from = self._catalogued_model(*key)
             run = fit_or_load(model, config, self.dataset(config.dataset), runs_root=self.runs_dir,
                               verbose=self.verbose, starts_from=starts_from)
+            seed_note = f", seed {config.seed}" if config.seed != self.seed else ""
             print(f"{config.experiment}: {'loaded from the run cache' if run.cached else 'trained'} "
-                  f"({self.profile.name} profile, {run.record.epochs_run} epochs)", flush=True)
+                  f"({self.profile.name} profile, {run.record.epochs_run} epochs{seed_note})", flush=True)
             self._runs[key] = run
         return self._runs[key]
 
-    def is_cached(self, experiment: str, augmentation: str | None = None) -> bool:
+    def runs(self, experiment: str, augmentation: str | None = None) -> list[Run]:
+        """The experiment trained (or loaded) once per seed of the session, first seed first."""
+        return [self.run(experiment, augmentation, seed=seed) for seed in self.seeds]
+
+    def is_cached(self, experiment: str, augmentation: str | None = None, *, seed: int | None = None) -> bool:
         """Whether the catalogued run is in the run cache for this profile and data (`run` would load it)."""
         parent = self.config(experiment, augmentation).starts_from
-        if parent is not None and not self.is_cached(parent):
+        if parent is not None and not self.is_cached(parent, seed=seed):
             return False
-        model, config, starts_from = self._catalogued_model(experiment, augmentation)
+        model, config, starts_from = self._catalogued_model(experiment, augmentation, self.seed if seed is None else seed)
         key = run_key(model, config, self.dataset(config.dataset).fingerprint(), starts_from=starts_from)
         return load_record(run_dir(self.runs_dir, config, key), key) is not None
 
-    def _catalogued_model(self, experiment: str, augmentation: str | None) -> tuple[keras.Model, RunConfig, str | None]:
+    def _catalogued_model(self, experiment: str, augmentation: str | None, seed: int,
+                          ) -> tuple[keras.Model, RunConfig, str | None]:
         """The compiled model the batch workers train for an experiment, its config, and the key it starts from.
 
         A second stage (`starts_from`) is a copy of the first stage's trained model with its base unfrozen,
         recompiled at the stage's rate: what notebook 03 does by hand.
         """
-        config = self.config(experiment, augmentation)
+        config = self.config(experiment, augmentation).replace(seed=seed)
         data = self.dataset(config.dataset)
         if config.starts_from is None:
             keras.utils.set_random_seed(config.seed)  # seed, then build: the initial weights a notebook gets
             model, _ = build_and_compile(config, data)
             return model, config, None
-        first = self.run(config.starts_from)
+        first = self.run(config.starts_from, seed=seed)
         model = keras.models.clone_model(first.model)
         model.set_weights(first.model.get_weights())
         model.get_layer(config.model_kwargs["base"]).trainable = not config.model_kwargs["freeze_base"]
@@ -182,6 +199,10 @@ class Lab:
             data = self.dataset(run.record.dataset["name"])
             self._predictions[key] = predict(run.model, data.x_test, data.y_test)
         return self._predictions[key]
+
+    def confusion(self, experiment: str, augmentation: str | None = None) -> np.ndarray:
+        """The run's test confusion matrix (rows: true class), summed over the session's seeds."""
+        return sum(self._confusion(run.record) for run in self.runs(experiment, augmentation))
 
     @staticmethod
     def show_source(function: Callable[..., Any]) -> Code:
@@ -242,10 +263,13 @@ class Lab:
         return Markdown(markdown_table(rows) if rows else "*no runs yet*")
 
     def accuracy_table(self, table: str, experiments: Sequence[str], *, caption: str) -> list[dict[str, Any]]:
-        """Train (or load) each experiment and write the table with the paper's accuracy beside ours."""
-        runs = {name: self.run(name) for name in experiments}
+        """Train (or load) each experiment and write the table with the report's accuracy beside ours: the mean
+        over seeds, its std, the number of seeds and a 95 % interval (Wilson for one seed, else a bootstrap over
+        seeds and images)."""
+        seeds = {name: self.runs(name) for name in experiments}
+        runs = {name: per_seed[0] for name, per_seed in seeds.items()}
         labels = {name: get_experiment(name).label for name in experiments}
-        reproduced = {labels[n]: 100 * r.record.test_accuracy for n, r in runs.items()}
+        reproduced = {labels[n]: self._accuracy(per_seed) for n, per_seed in seeds.items()}
         rows = comparison_rows(PAPER_RESULTS[table], reproduced, profile=self.profile.name)
         for row in rows:
             record = next((r.record for n, r in runs.items() if labels[n] == row["network"]), None)
@@ -268,25 +292,32 @@ class Lab:
         return Table([], path.read_text(encoding="utf-8"))
 
     def augmentation_table(self, *, caption: str, table: str = "table3") -> list[dict[str, Any]]:
-        """Table III: every paper row we can map to a preset, trained without and with that augmentation."""
+        """Table III: every report row we can map to a preset, trained without and with that augmentation; the gain
+        with its 95 % interval and p from a paired test on the same test images (lab_utils.report.stats)."""
         rows = []
         for paper_row in PAPER_RESULTS[table]:
             preset = preset_for_paper_name(paper_row["augmentation"])
             if preset is None:  # the report does not say which rejected set it measured for ResNet50
                 continue
             name = _experiment_for_label(paper_row["network"])
-            without = self.run(name).record.test_accuracy * 100
-            augmented = self.run(name, preset).record
+            without, augmented = self.runs(name), self.runs(name, preset)
+            gain = stats.paired_difference([self._correct(r.record) for r in augmented],
+                                           [self._correct(r.record) for r in without])
+            with_ = self._accuracy(augmented)
             rows.append({
                 "network": paper_row["network"],
                 "augmentation": paper_row["augmentation"],
                 "paper_without": paper_row["without_augmentation"],
                 "paper_with": paper_row["with_augmentation"],
-                "reproduced_without": round(without, 2),
-                "reproduced_with": round(augmented.test_accuracy * 100, 2),
-                "reproduced_gain": round(augmented.test_accuracy * 100 - without, 2),
-                "epochs_with": augmented.epochs_run,
-                "base": base_note(augmented),
+                "reproduced_without": round(100 * self._accuracy(without).mean, 2),
+                "reproduced_with": round(100 * with_.mean, 2),
+                "with_ci": f"{100 * with_.low:.1f}–{100 * with_.high:.1f}",
+                "seeds": with_.n_seeds,
+                "reproduced_gain": round(gain.points, 2),
+                "gain_ci": f"{gain.low:+.1f} to {gain.high:+.1f}",
+                "gain_p": claims.format_p(gain.p),
+                "epochs_with": augmented[0].record.epochs_run,
+                "base": base_note(augmented[0].record),
                 "profile": self.profile.name,
                 "note": paper_row["note"],
             })
@@ -298,16 +329,25 @@ class Lab:
 
     def verdicts(self, names: Sequence[str] | None = None, *, best: tuple[str, str | None] | None = None,
                  ) -> list[claims.Verdict]:
-        """The report's claims `names` (all by default), judged by paired tests on this session's runs."""
-        runs = {r.record.config["experiment"]: r for r in self._runs.values()}
-        confusions = {}
-        for key in [("cifar_vgg_bn", None), *([best] if best else [])]:
-            if key in self._runs:
-                confusions[self._runs[key].name] = evaluation.confusion_matrix(self.predictions(*key))
-        correct = {name: [self._correct(run.record)] for name, run in runs.items()}
-        best_name = self._runs[best].name if best in self._runs else None
-        return claims.check_claims({n: r.record for n, r in runs.items()}, confusions, CLASS_NAMES["cifar10"],
+        """The report's claims `names` (all by default), judged by paired tests on this session's runs: over
+        every seed trained so far, confusion matrices summed over seeds, curves from the first seed."""
+        by_name: dict[str, list[Run]] = {}
+        for key in sorted(self._runs, key=lambda k: k[2]):
+            by_name.setdefault(self._runs[key].name, []).append(self._runs[key])
+        correct = {name: [self._correct(r.record) for r in per_seed] for name, per_seed in by_name.items()}
+        confusions = {name: sum(self._confusion(r.record) for r in per_seed) for name, per_seed in by_name.items()}
+        best_name = self.run(*best).name if best else None
+        return claims.check_claims({n: rs[0].record for n, rs in by_name.items()}, confusions, CLASS_NAMES["cifar10"],
                                    correct=correct, best_run=best_name, names=names)
+
+    def _accuracy(self, per_seed: Sequence[Run]) -> stats.Accuracy:
+        """Mean test accuracy over seeds with its 95 % interval (lab_utils.report.stats.accuracy_interval)."""
+        return stats.accuracy_interval([self._correct(r.record) for r in per_seed])
+
+    def _confusion(self, record: RunRecord) -> np.ndarray:
+        """The run's confusion matrix, from the test predictions its record keeps (no model needed)."""
+        labels = np.asarray(self.dataset(record.dataset["name"]).y_test).ravel()
+        return confusion_matrix(labels, record.test_predictions, labels=range(len(CLASS_NAMES[record.dataset["name"]])))
 
     def _correct(self, record: RunRecord) -> Any:
         """Which test images the run got right, in test-set order (from the predictions its record keeps)."""
@@ -324,7 +364,7 @@ class Lab:
         """"What this run reproduces": every claim of the report with its outcome and test, written as a table."""
         best = self.best_model()
         for key in dict.fromkeys(key for keys in NOTEBOOK_RUNS.values() for key in keys):  # in notebook order
-            self.run(*key)  # loaded from the run cache when the notebooks before this one trained it
+            self.runs(*key)  # loaded from the run cache when the notebooks before this one trained them
         verdicts = self.verdicts(best=best)
         return self._write(claims.verdict_rows(verdicts), table, datasets=["mnist", "cifar10"],
                            caption=f"What this run reproduces: the report's claims, judged by paired tests — "

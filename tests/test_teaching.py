@@ -174,11 +174,14 @@ def test_model_fit_is_at_most_3_lab_utils_calls_from_a_notebook_cell(lab: Lab, h
     assert len(inspect.getsource(fit_module.fit_or_load).splitlines()) <= 50
 
 
-def test_auto_is_lesson_on_a_cpu_and_full_on_an_accelerator() -> None:
+def test_auto_is_lesson_in_a_notebook_and_run_all_picks_full_on_an_accelerator(capsys) -> None:
+    from lab_utils.run.runner import resolve_profile
+
+    assert get_profile("auto").name == "lesson" and 'set profile = "full"' in capsys.readouterr().out
     expected = "full" if runtime.accelerator() else "lesson"  # asks the backend, whatever machine runs it
-    assert get_profile("auto").name == expected
+    assert resolve_profile("auto") == expected
     lesson = get_profile("lesson")
-    assert lesson.limits("mnist") == (8000, 2000) and lesson.limits("cifar10")[0] == 4000
+    assert lesson.limits("mnist") == (8000, None) and lesson.limits("cifar10") == (4000, None)
     transfer = lesson.apply(get_experiment("vgg19_adam_bn").config)
     assert transfer.model_kwargs["freeze_base"] is True and transfer.epochs == 3
     second_stage = lesson.apply(get_experiment("resnet50_adam_finetuned").config)

@@ -1,4 +1,4 @@
-"""Run profiles: how much data and how many epochs, from a smoke test on 2 cores to the seed's full protocol."""
+"""Run profiles: how much data and how many epochs, from a smoke test on 2 cores to the report's full protocol."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class Profile:
     train_limit: int | Mapping[str, int] | None
     test_limit: int | Mapping[str, int] | None
     max_epochs: int  # upper bound on epochs per run
-    patience: int | None  # None = the seed's patience of each experiment (20 or 50)
+    patience: int | None  # None = the report's patience of each experiment (20 or 50)
     imagenet_weights: bool  # False = transfer models start from random weights (offline smoke runs)
     imagenet_fallback: bool = False  # True = random weights when the ImageNet file is neither cached nor downloadable
     # Transfer learning on a CPU: fine-tuning all 20-24 M weights of VGG19/ResNet50 costs ~50 s per epoch of
@@ -107,7 +107,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "full": Profile(
         name="full",
-        description="the seed's protocol: early stopping with patience 20/50, up to 200 epochs (for a GPU)",
+        description="the report's protocol: early stopping with patience 20/50, up to 200 epochs (for a GPU)",
         train_limit=None,
         test_limit=None,
         max_epochs=200,
@@ -120,12 +120,13 @@ PROFILES: dict[str, Profile] = {
 def get_profile(name: str) -> Profile:
     """Look a profile up by name, with an error that lists the valid ones.
 
-    "auto" picks the seed's full protocol when the backend sees a GPU, else the laptop-sized lesson.
+    "auto" in a notebook means `lesson` on any device: one Run All takes minutes, never the hours of the report's
+    200-epoch protocol. run_all.sh resolves "auto" itself (`full` on a GPU) before it starts the notebooks.
     """
     if name == "auto":
-        from lab_utils.training.runtime import accelerator
-
-        return PROFILES["full" if accelerator() else "lesson"]
+        print('profile "auto" → "lesson" (minutes on a laptop); for the report\'s full protocol (for a GPU) set '
+              'profile = "full" in the parameters cell, or run ./run_all.sh', flush=True)
+        return PROFILES["lesson"]
     try:
         return PROFILES[name]
     except KeyError:
