@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from lab_utils.training.records import RECORD_FILE
 
 from .helpers import run_all
 
+
+KERAS_IMPORT = re.compile(r"^\s*(from|import) (keras|lab_utils|tensorflow|jax)\b", re.M)
 
 
 def paper_rows(table: str) -> list[tuple[str, ...]]:
@@ -119,7 +122,7 @@ def test_source_notebooks_are_clean_with_one_parameters_cell(name: str) -> None:
     assert all(not c.outputs and c.execution_count is None for c in code), "strip the outputs"
     tagged = [i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
-    first_import = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and "import" in c.source)
+    first_import = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and KERAS_IMPORT.search(c.source))
     assert tagged[0] < first_import, "the parameters cell must come before keras/lab_utils are imported"
     declared = set(papermill.inspect_notebook(str(path)))
     assert declared == set(notebook_parameters(parse_args([]), "smoke")), "the notebook and run_all.sh disagree"

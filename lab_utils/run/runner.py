@@ -49,6 +49,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs-dir", help="run cache; default runs/ or LAB_RUNS_DIR")
     parser.add_argument("--build-dir", help="executed notebooks and report.html; default build/<profile>/")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="training seeds per run of the tables and claims (seed, seed + 1, ...): tables show mean "
+                             "± std over them; with --workers the workers train the first seed, the notebooks the rest")
     parser.add_argument("--epochs", type=int, help="override every run's epoch budget")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML report and the static site")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output (training logs)")
@@ -129,7 +132,8 @@ def check_folders(args: argparse.Namespace) -> None:
 def notebook_parameters(args: argparse.Namespace, profile: str) -> dict[str, Any]:
     """What papermill injects into every notebook's parameters cell."""
     return {"profile": profile, "data_dir": args.data_dir, "figures_dir": args.figures_dir,
-            "tables_dir": args.tables_dir, "runs_dir": args.runs_dir, "seed": args.seed, "epochs": args.epochs}
+            "tables_dir": args.tables_dir, "runs_dir": args.runs_dir, "seed": args.seed, "seeds": args.seeds,
+            "epochs": args.epochs}
 
 
 def execute(notebook: str, build_dir: Path, parameters: dict, *, log_output: bool) -> Path:
@@ -263,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         notebooks = select_notebooks(args.only)
         if args.epochs is not None and args.epochs < 1:
             raise ConfigError(f"--epochs {args.epochs} must be at least 1")
+        if args.seeds < 1:
+            raise ConfigError(f"--seeds {args.seeds} must be at least 1")
         if args.data_dir is not None and not Path(args.data_dir).is_dir():
             raise ConfigError(f"--data-dir {args.data_dir} does not exist: give a folder holding mnist/ and cifar10/")
         check_workers(args)
