@@ -1,7 +1,7 @@
 """Training speed, images/s: the project's pipeline against the seed's and against plain PyTorch.
 
     python -m benchmarks.bench_training [--repeats 3] [--steps N] [--only NAME] [--json PATH] [--tiny]
-                                        [--steps-per-execution N]
+                                        [--steps-per-execution N] [--isa native|avx2 ...]
 
 For every case (MNIST CNN; CIFAR VGG blocks + BN without and with augmentation; VGG19 with a frozen base) each
 pipeline of benchmarks.pipelines is built and warmed up in its own worker process, then timed on one epoch of
@@ -9,6 +9,9 @@ pipeline of benchmarks.pipelines is built and warmed up in its own worker proces
 the median with min/max, the project's speed as a ratio of each other pipeline's, and the share of the
 physical limit: (best float32 matmul GFLOPS measured in this run) / (training FLOPs per image).
 The machine is shared and noisy: the load average is recorded before and after every case.
+`--isa avx2` runs the workers with oneDNN and XLA capped at AVX2 (an AVX2-only laptop's code paths on an AVX-512
+machine; Eigen's kernels do not change); `--isa native --isa avx2` times both, interleaved: the first mode's
+pipelines keep their plain names (and the targets), the others are named `pipeline@isa`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.flops import numpy_matmul_gflops
-from benchmarks.pipelines import CASES, PIPELINES, add_common_options, project_overrides
+from benchmarks.pipelines import CASES, ISAS, PIPELINES, add_common_options, isa_environment, project_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"steps": 2, "repeats": 1, "warmup_epochs": 1, "matmul_n": 512, "matmul_repeats": 1}
@@ -51,13 +54,14 @@ def torch_available() -> str | None:
 
 
 class Worker:
-    """One pipeline's process; requests and answers are single JSON lines."""
+    """One pipeline's process, its libraries capped at `isa`; requests and answers are single JSON lines."""
 
-    def __init__(self, pipeline: str, log_dir: Path) -> None:
-        self.pipeline = pipeline
-        self.log = log_dir / f"{pipeline}.log"
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    def __init__(self, pipeline: str, log_dir: Path, isa: str = "native", label: str | None = None) -> None:
+        self.pipeline = label or pipeline
+        self.log = log_dir / f"{self.pipeline}.log"
+        env = isa_environment(isa, {
+            **os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.pipelines", pipeline], cwd=ROOT, env=env, text=True,
@@ -216,17 +220,22 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
+def cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        first = Path("/proc/cpuinfo").read_text().split("\n\n", 1)[0]
     except OSError:
-        pass
-    return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-            "platform": platform.platform()}
+        return {}
+    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.splitlines())}
+
+
+def machine() -> dict[str, Any]:
+    """The CPU (model and its vector instruction sets: AVX-512 or only AVX2 decides the code paths) and software."""
+    info = cpuinfo()
+    flags = info.get("flags", "").split()
+    return {"cpu": info.get("model name") or platform.processor() or platform.machine(),
+            "avx512f": "avx512f" in flags, "simd_flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma"))),
+            "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(), "platform": platform.platform()}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -234,6 +243,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds per pipeline (median, min, max)")
     parser.add_argument("--steps", type=int, default=40, help="training steps (batches of 64) per timed epoch")
     parser.add_argument("--warmup", type=int, default=1, help="untimed epochs before timing")
+    parser.add_argument("--isa", action="append", choices=ISAS,
+                        help="cap oneDNN and XLA at this ISA (repeatable: modes timed interleaved; default native)")
     add_common_options(parser, CASES, tiny="seconds-long run that only checks everything works")
     args = parser.parse_args(argv)
     overrides = project_overrides(args)
@@ -248,10 +259,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         pipelines.remove("torch")
         skipped["torch"] = reason
     cases = args.only or list(CASES)
+    isas = list(dict.fromkeys(args.isa or ["native"]))
 
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench_training_") as logs:
-        workers = {p: Worker(p, Path(logs)) for p in pipelines}
+        labels = {(p, isa): p if isa == isas[0] else f"{p}@{isa}" for isa in isas for p in pipelines}
+        workers = {label: Worker(p, Path(logs), isa, label) for (p, isa), label in labels.items()}
         try:
             peak = {"numpy": numpy_matmul_gflops(settings.matmul_n, settings.matmul_repeats)}
             peak["tensorflow"] = workers["project"].ask(
@@ -267,6 +280,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {
         "machine": machine(),
         "settings": {**vars(settings), "batch_size": 64, "tiny": args.tiny},
+        "isa": {"modes": isas, "environment": {isa: isa_environment(isa, {}) for isa in isas}},
         "peak_gflops": {k: round(v, 1) for k, v in peak.items()},
         "cases": results,
         "targets": check_targets(results),

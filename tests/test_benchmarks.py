@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the repository, not part of the installed package
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_training import check_targets  # noqa: E402
+from benchmarks.bench_training import Worker, check_targets, main  # noqa: E402
 from benchmarks.flops import flops_per_image, layer_macs  # noqa: E402
 from benchmarks.pipelines import CASES  # noqa: E402
 
@@ -66,6 +66,25 @@ def test_targets_are_checked_on_medians() -> None:
     assert not targets["mnist_cnn: project / best other"]["met"]
 
 
+def test_avx2_mode_makes_the_workers_onednn_run_avx2_kernels(tmp_path: Path, monkeypatch) -> None:
+    # ONEDNN_VERBOSE prints the ISA oneDNN dispatches to when it creates its first primitive (the matmul's GEMM):
+    # proof that the child's environment, not just a dictionary, caps it (on an AVX-512 machine native says more).
+    monkeypatch.setenv("ONEDNN_VERBOSE", "1")
+    worker = Worker("project", tmp_path, isa="avx2", label="project@avx2")
+    try:
+        assert worker.ask(op="matmul", n=64, repeats=1)["gflops"] > 0
+    finally:
+        worker.close()
+    isa_lines = [line for line in worker.log.read_text().splitlines() if ",info,cpu,isa:" in line]
+    assert isa_lines and isa_lines[0].endswith("isa:Intel AVX2"), isa_lines
+
+
+def test_an_unknown_isa_mode_is_refused_by_name(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--isa", "avx3"])
+    assert "invalid choice: 'avx3' (choose from 'native', 'avx2')" in capsys.readouterr().err
+
+
 @pytest.mark.e2e
 def test_tiny_benchmark_covers_every_model_and_pipeline(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
@@ -78,6 +97,7 @@ def test_tiny_benchmark_covers_every_model_and_pipeline(tmp_path: Path) -> None:
     has_torch = importlib.util.find_spec("torch") is not None
     pipelines = {"project", "seed"} | ({"torch"} if has_torch else set())
     assert set(result["cases"]) == set(CASES)
+    assert result["isa"]["modes"] == ["native"] and isinstance(result["machine"]["avx512f"], bool)
     assert ("torch" in result["skipped"]) is not has_torch
     assert result["peak_gflops"]["used"] == max(result["peak_gflops"]["numpy"], result["peak_gflops"]["tensorflow"])
     for name, case in result["cases"].items():
