@@ -133,10 +133,17 @@ def test_sigterm_mid_run_then_resume_on_two_workers_reproduces_the_sequential_sm
 def test_both_stop_signals_interrupt_the_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """SIGINT (Ctrl-C, even when started with it ignored) and SIGTERM both raise KeyboardInterrupt in the runner,
     the path that shuts the kernel down and says how to resume."""
+    from types import SimpleNamespace
+
+    from lab_utils.run import runner
+
     installed: dict[int, object] = {}
-    monkeypatch.setattr(signal, "signal", lambda sig, handler: installed.setdefault(sig, handler))  # main's, not the restore
+    recorder = SimpleNamespace(**{n: getattr(signal, n) for n in ("SIGINT", "SIGTERM", "default_int_handler")},
+                               signal=installed.__setitem__)
+    monkeypatch.setattr(runner, "signal", recorder)  # the runner's handlers are recorded, not installed
     call_runner(tmp_path, "--epochs", "0")  # refused after the handlers are installed
     for sig in (signal.SIGINT, signal.SIGTERM):
+        assert sig in installed, f"run_all installs no handler for {sig.name}"
         with pytest.raises(KeyboardInterrupt):
             installed[sig](sig, None)
 
