@@ -26,9 +26,9 @@ from lab_utils.report.tables import PAPER_RESULTS, comparison_rows, markdown_tab
 from lab_utils.training import runtime
 from lab_utils.training.config import RunConfig
 from lab_utils.training.experiments import BEST_MODEL_CANDIDATES, EXPERIMENTS, NOTEBOOK_RUNS, get_experiment
-from lab_utils.training.fit import Run, fit_or_load, run_key
+from lab_utils.training.fit import Run, find_run, fit_or_load, run_key
 from lab_utils.training.profiles import Profile, get_profile
-from lab_utils.training.records import RunRecord, load_record, load_records, run_dir
+from lab_utils.training.records import RunRecord, load_records
 from lab_utils.training.train import build_and_compile, compile_model, compile_options
 
 
@@ -158,7 +158,7 @@ class Lab:
             return False
         model, config, starts_from = self._catalogued_model(experiment, augmentation, self.seed if seed is None else seed)
         key = run_key(model, config, self.dataset(config.dataset).fingerprint(), starts_from=starts_from)
-        return load_record(run_dir(self.runs_dir, config, key), key) is not None
+        return find_run(self.runs_dir, config, key)[1] is not None
 
     def _catalogued_model(self, experiment: str, augmentation: str | None, seed: int,
                           ) -> tuple[keras.Model, RunConfig, str | None]:

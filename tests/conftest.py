@@ -79,7 +79,7 @@ def mini() -> Path:
 
 @pytest.fixture(scope="session")
 def smoke(tmp_path_factory, mini: Path) -> Path:
-    """One complete `./run_all.sh --profile smoke` on the mini data; returns its output folder. Read-only for
+    """One complete `./run_all.sh --profile smoke --workers 2` on the mini data; returns its output folder. Read-only for
     the tests that use it: a test that runs again writes into a folder of its own.
 
     LAB_TEST_SMOKE=/some/folder keeps that run: made there once, then reused (for iterating on the tests that read
@@ -88,7 +88,10 @@ def smoke(tmp_path_factory, mini: Path) -> Path:
     out = Path(kept) if kept else tmp_path_factory.mktemp("smoke")
     if kept and (out / "run_all.stdout").is_file():
         return out
-    result = run_all(out, "--profile", "smoke", "--data-dir", str(mini))
+    # On 2 workers: every catalogued run is trained first, then the notebooks load them (their hand-written models
+    # equal the builders'); LAB_STRICT_CHECKS=1: an exercise solution that stopped being right fails the run.
+    result = run_all(out, "--profile", "smoke", "--data-dir", str(mini), "--workers", "2",
+                     env={**os.environ, "LAB_STRICT_CHECKS": "1"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (out / "run_all.stderr").write_text(result.stderr)  # kept for the tests of what run_all prints
     (out / "run_all.stdout").write_text(result.stdout)  # last: it marks a complete run

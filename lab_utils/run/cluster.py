@@ -42,6 +42,7 @@ class LabSettings:
     runs_dir: str
     seed: int = 0
     epochs: int | None = None
+    seeds: int = 1  # training seeds per run (--seeds): a task trains all of them
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def planned_runs(notebooks: Iterable[str]) -> list[tuple[str, str | None]]:
 def pending_runs(settings: LabSettings, runs: Sequence[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
     """The runs not yet in the run cache (a killed run_all resumes here without retraining anything)."""
     lab = _lab(settings)
-    return [run for run in runs if not lab.is_cached(*run)]
+    return [run for run in runs if not all(lab.is_cached(*run, seed=seed) for seed in lab.seeds)]
 
 
 def import_dask() -> Any:
@@ -154,7 +155,7 @@ def _lab(settings: LabSettings) -> Any:
 
     if settings not in _LABS:
         _LABS[settings] = Lab(settings.profile, data_dir=settings.data_dir, runs_dir=settings.runs_dir,
-                              seed=settings.seed, epochs=settings.epochs, verbose=0)
+                              seed=settings.seed, seeds=settings.seeds, epochs=settings.epochs, verbose=0)
     return _LABS[settings]
 
 
@@ -163,8 +164,10 @@ def train_in_this_process(settings: LabSettings, experiment: str, augmentation: 
     from lab_utils.run.progress import describe
     from lab_utils.training.runtime import cpu_threads
 
-    run = _lab(settings).run(experiment, augmentation)  # a second stage trains or loads its first stage too
-    return {"summary": describe(run.record), "cached": run.cached, "cpu_threads": cpu_threads()}
+    runs = _lab(settings).runs(experiment, augmentation)  # every seed; a second stage loads its first stage too
+    more = f" (+ {len(runs) - 1} more seed(s))" if len(runs) > 1 else ""
+    return {"summary": describe(runs[0].record) + more, "cached": all(r.cached for r in runs),
+            "cpu_threads": cpu_threads()}
 
 
 def _die_with_parent() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from lab_utils.atomic import atomic_path, remove_stale_temporaries
 from lab_utils.errors import ConfigError, LabError
-from lab_utils.paths import PROJECT_ROOT, resolve, runs_dir
+from lab_utils.paths import PROJECT_ROOT, output_dir, resolve, runs_dir
 from lab_utils.training.profiles import PROFILES
 from lab_utils.run.progress import RunWatcher
 
@@ -44,14 +44,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="run only this notebook (e.g. 02 or 02_cifar10_cnn); repeatable")
     parser.add_argument("--data-dir", help="folder with mnist/ and cifar10/ in the official formats "
                                            "(default: LAB_DATA_DIR, the Keras cache, then download)")
-    parser.add_argument("--figures-dir", default=str(PROJECT_ROOT / "figures"), help="default: figures/")
-    parser.add_argument("--tables-dir", default=str(PROJECT_ROOT / "tables"), help="default: tables/")
+    parser.add_argument("--figures-dir", default=str(output_dir("figures")), help="default: figures/")
+    parser.add_argument("--tables-dir", default=str(output_dir("tables")), help="default: tables/")
     parser.add_argument("--runs-dir", help="run cache; default runs/ or LAB_RUNS_DIR")
     parser.add_argument("--build-dir", help="executed notebooks and report.html; default build/<profile>/")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, default=1, metavar="N",
                         help="training seeds per run of the tables and claims (seed, seed + 1, ...): tables show mean "
-                             "± std over them; with --workers the workers train the first seed, the notebooks the rest")
+                             "± std over them; with --workers each worker task trains every seed of its run")
     parser.add_argument("--epochs", type=int, help="override every run's epoch budget")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML report and the static site")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output (training logs)")
@@ -234,7 +234,7 @@ def train_first(args: argparse.Namespace, profile: str, notebooks: Sequence[str]
     from lab_utils.run.cluster import LabSettings, pending_runs, planned_runs, train_all
 
     settings = LabSettings(profile=profile, data_dir=args.data_dir, runs_dir=str(args.runs_dir or runs_dir()),
-                           seed=args.seed, epochs=args.epochs)
+                           seed=args.seed, epochs=args.epochs, seeds=args.seeds)
     planned = planned_runs(notebooks)
     pending = pending_runs(settings, planned)
     where = (f"the cluster at {args.scheduler}" if args.scheduler else f"{args.slurm} Slurm job(s)" if args.slurm
@@ -277,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabError as exc:
         print(f"run_all: {exc}", file=sys.stderr)
         return 2
-    build_dir = Path(args.build_dir or PROJECT_ROOT / "build" / profile)
+    build_dir = Path(args.build_dir or output_dir("build") / profile)
     build_dir.mkdir(parents=True, exist_ok=True)
     parameters = notebook_parameters(args, profile)
     for folder in (args.figures_dir, args.tables_dir, args.runs_dir or runs_dir(), build_dir):
@@ -318,6 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         site = write_site(build_dir, NOTEBOOKS, figures_dir=Path(args.figures_dir), tables_dir=Path(args.tables_dir))
         print(f"run_all: static site → {site / 'index.html'} (opens from the file system)", flush=True)
+    from lab_utils.run.student import write_student_versions
+
+    student = write_student_versions([NOTEBOOKS_DIR / f"{n}.ipynb" for n in NOTEBOOKS], build_dir / "student")
+    print(f"run_all: student versions (no solutions, no outputs) → {student[0].parent}", flush=True)
     print(f"run_all: {len(notebooks)} notebook(s) in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

@@ -55,10 +55,7 @@ def fit_or_load(
     the model already holds (a second stage of fine-tuning), so it is part of this run's key.
     """
     key = run_key(model, config, data.fingerprint(), starts_from=starts_from)
-    folder = run_dir(runs_root, config, key)
-    record = load_record(folder, key)
-    if record is None:  # the same run saved under another name (notebook 03's head stage is Table II's row)
-        folder, record = _same_run_elsewhere(Path(runs_root), key, config) or (folder, None)
+    folder, record = find_run(Path(runs_root), config, key)
     if record is None:  # another process (a worker, a notebook) may be training it: wait for it, then load
         with claim.claimed(folder, done=lambda: load_record(folder, key) is not None, on_wait=_say_waiting(config)):
             record = load_record(folder, key)
@@ -87,14 +84,19 @@ def fit_or_load(
     return Run(model, record, folder, cached=True)
 
 
-def _same_run_elsewhere(runs_root: Path, key: str, config: RunConfig) -> tuple[Path, RunRecord] | None:
-    """A saved run with this key under another experiment's name, its record renamed to `config`'s experiment."""
-    for folder in sorted(runs_root.glob(f"*-{key}")):
-        record = load_record(folder, key)
+def find_run(runs_root: Path, config: RunConfig, key: str) -> tuple[Path, RunRecord | None]:
+    """The run's folder and saved record (None: not in the cache). The same run saved under another experiment's
+    name counts (notebook 03's head stage is Table II's row under `lesson`): its record is renamed to `config`'s."""
+    folder = run_dir(runs_root, config, key)
+    record = load_record(folder, key)
+    if record is not None:
+        return folder, record
+    for other in sorted(runs_root.glob(f"*-{key}")):
+        record = load_record(other, key)
         if record is not None:
             record.config = {**record.config, "experiment": config.experiment}
-            return folder, record
-    return None
+            return other, record
+    return folder, None
 
 
 class EpochTimer(keras.callbacks.Callback):
