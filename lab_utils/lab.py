@@ -83,6 +83,11 @@ class Lab:
         self._datasets: dict[str, Dataset] = {}
         self._runs: dict[tuple[str, str | None, int], Run] = {}  # (experiment, augmentation, seed) -> run
         self._predictions: dict[tuple[str, str | None], Predictions] = {}
+        if runtime.default_mixed_precision() and keras.config.dtype_policy().name == "float32":
+            # As the batch workers build theirs, so a notebook's model has the same cache key (bf16 is in it).
+            keras.config.set_dtype_policy("mixed_bfloat16")
+            print("Lab: this GPU trains in bfloat16: models built from here on use Keras's mixed_bfloat16 policy "
+                  "(keras.config.set_dtype_policy('float32') turns it off)", flush=True)
         archive = runs_archive or os.environ.get("LAB_RUNS_ARCHIVE")
         if archive:  # a teacher's packed run cache: every cell runs, nothing in it trains again
             from lab_utils.run.pack import unpack
@@ -124,7 +129,8 @@ class Lab:
         config = self.config(experiment, augmentation).replace(**changes)
         run = fit_or_load(model, config, self.dataset(config.dataset), runs_root=self.runs_dir, verbose=self.verbose,
                           starts_from=starts_from.record.key if starts_from else None)
-        print(f"{config.experiment}: {'loaded from the run cache' if run.cached else 'trained'} "
+        changed = f" with {', '.join(f'{k}={v}' for k, v in changes.items())}" if changes else ""
+        print(f"{config.experiment}{changed}: {'loaded from the run cache' if run.cached else 'trained'} "
               f"({run.record.epochs_run} epochs, test accuracy {100 * run.record.test_accuracy:.2f} %)", flush=True)
         if not changes:
             self._runs[(experiment, augmentation, config.seed)] = run

@@ -15,7 +15,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from lab_utils.data.augment import preset_for_paper_name
-from lab_utils.report.outputs import FIGURES, TABLES
+from lab_utils.report.outputs import ALL_FIGURES, TABLES
 from lab_utils.report.tables import PAPER_RESULTS, format_cell, read_table
 from lab_utils.run.runner import NOTEBOOKS, NOTEBOOKS_DIR, notebook_parameters, parse_args
 from lab_utils.training.records import RECORD_FILE
@@ -50,7 +50,7 @@ def test_every_notebook_executed_without_error(smoke: Path, name: str) -> None:
     assert len(injected) == 1 and "profile = \"smoke\"" in injected[0].source
 
 
-@pytest.mark.parametrize("figure", [f.name for f in FIGURES])
+@pytest.mark.parametrize("figure", [f.name for f in ALL_FIGURES])
 def test_every_figure_is_a_real_image_with_content(smoke: Path, figure: str) -> None:
     image = mpimg.imread(smoke / "figures" / f"{figure}.png")
     assert image.ndim == 3 and min(image.shape[:2]) >= 100
@@ -65,7 +65,9 @@ def test_every_table_has_all_rows_with_numbers_and_the_papers_column(smoke: Path
     paper = [k for k in rows[0] if k.startswith("paper")]
     assert ours and paper
     for row in rows:
-        assert all(isinstance(row[k], float) and 0 <= row[k] <= 100 for k in ours if k != "reproduced_gain"), row
+        assert isinstance(row.get("reproduced_seeds", 1), int) and row.get("reproduced_seeds", 1) >= 1, row
+        percents = [k for k in ours if k not in ("reproduced_gain", "reproduced_seeds")]
+        assert all(isinstance(row[k], float) and 0 <= row[k] <= 100 for k in percents), row
         assert any(isinstance(row[k], float) for k in paper), row
         assert row["profile"] == "smoke"
     markdown = (smoke / "tables" / f"{table}.md").read_text()
@@ -90,7 +92,7 @@ def test_html_report_shows_our_numbers_in_every_table(smoke: Path, table: str) -
     """The report's tables are this run's: each row's reproduced accuracies, read from tables/<name>.csv, are in
     the matching row of report.html (the paper's numbers are there whether or not we ran anything)."""
     html = (smoke / "build" / "report.html").read_text()
-    assert html.count("data:image/png;base64") >= len(FIGURES)
+    assert html.count("data:image/png;base64") >= len(ALL_FIGURES)
     markdown = markdown_cells((smoke / "tables" / f"{table}.md").read_text())
     assert markdown in html_tables(html), f"{table}.md is not shown as a table of report.html"
     for row, shown in zip(read_table(smoke / "tables" / f"{table}.csv"), markdown[1:], strict=True):
@@ -107,7 +109,7 @@ def test_rerun_loads_every_model_from_the_run_cache(smoke: Path, mini: Path, tmp
     assert result.returncode == 0, result.stderr[-2000:]
     executed = nbformat.read(tmp_path / "build" / "02_cifar10_cnn.ipynb", as_version=4)
     text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert "loading cached run" in text and ": training (" not in text
+    assert "loaded from the run cache" in text and ": trained (" not in text
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob(f"*/{RECORD_FILE}")} == before
     for name in ("table1.csv", "table1.md"):
         assert (tmp_path / "tables" / name).read_bytes() == (smoke / "tables" / name).read_bytes(), name

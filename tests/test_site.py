@@ -19,6 +19,7 @@ import nbformat
 import pytest
 
 from lab_utils.report import site
+from lab_utils.report.outputs import ALL_FIGURES
 from lab_utils.run.runner import NOTEBOOKS
 
 from .browser_helpers import ARTIFACTS, chromium_or_skip, chromium_page
@@ -224,7 +225,7 @@ def test_run_all_writes_the_site_of_every_notebook(smoke: Path) -> None:
     site = smoke / "build" / "site"
     assert (site / "index.html").is_file()
     assert all((site / f"{name}.html").is_file() for name in NOTEBOOKS)
-    assert len(list((site / "figures").glob("*.png"))) == 12
+    assert len(list((site / "figures").glob("*.png"))) == len(ALL_FIGURES)
 
 
 def test_pages_and_tables_show_paths_relative_to_where_the_command_ran(tmp_path: Path, monkeypatch) -> None:

@@ -61,7 +61,8 @@ def fit_or_load(
             record = load_record(folder, key)
             if record is None:
                 deterministic = runtime.make_deterministic()
-                keras.utils.set_random_seed(int(config.seed))  # the same shuffles and dropout masks everywhere
+                keras.utils.set_random_seed(int(config.seed))  # the same shuffles everywhere
+                reseed_random_layers(model, int(config.seed))  # ... and the same dropout masks and augmentations
                 stopper = keras.callbacks.EarlyStopping(monitor=config.monitor, patience=config.patience,
                                                         restore_best_weights=True)
                 timer = EpochTimer()
@@ -121,6 +122,7 @@ def run_key(model: keras.Model, config: RunConfig, data_fingerprint: str, *, sta
     payload = {
         "model": model_signature(model),
         "pretrained": pretrained_fingerprint(model),
+        "mixed_precision": mixed_precision(model),
         "optimizer": {k: v for k, v in model.optimizer.get_config().items() if k != "name"}
         | {"class": type(model.optimizer).__name__},
         "loss": keras.losses.serialize(model.loss) if not isinstance(model.loss, str) else model.loss,
@@ -131,6 +133,24 @@ def run_key(model: keras.Model, config: RunConfig, data_fingerprint: str, *, sta
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def reseed_random_layers(model: keras.Model, seed: int) -> None:
+    """Give every random layer (dropout, augmentation) a stream fixed by the run's seed and its place in the model,
+    not by when it was built: a model written in a notebook and the same model from a builder, or a second stage
+    cloned in another process, then draw the same masks and transformations."""
+    for i, layer in enumerate(_all_layers(model)):
+        for j, generator in enumerate(getattr(layer, "_seed_generators", [])):
+            value = (1_000_003 * seed + 1_009 * i + j) % 2**31
+            generator.state.assign(np.array([value, 0]).astype(keras.backend.standardize_dtype(generator.state.dtype)))
+
+
+def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's layers in order, nested models (a keras.applications base, an augmentation Sequential) opened."""
+    found: list[keras.layers.Layer] = []
+    for layer in model.layers:
+        found += _all_layers(layer) if isinstance(layer, keras.Model) else [layer]
+    return found
+
+
 def keras_not_compiled(model: keras.Model) -> Exception:
     """The error for an uncompiled model: what to call first."""
     from lab_utils.errors import ConfigError
@@ -139,11 +159,15 @@ def keras_not_compiled(model: keras.Model) -> Exception:
                        "loss='sparse_categorical_crossentropy', metrics=['accuracy']) before lab.fit(model, ...)")
 
 
+def mixed_precision(model: keras.Model) -> bool:
+    """Whether the model computes in 16 bits (a mixed-precision policy at build time): it changes the numbers."""
+    return any(layer.compute_dtype in ("bfloat16", "float16") for layer in model.layers)
+
+
 def model_signature(model: keras.Model) -> Any:
     """The model's Keras config with layer names replaced by their order of appearance and dtypes dropped.
 
-    Names do not change what is learned; dtype policies (bf16 on a GPU) change the speed, and the weights a
-    mixed-precision run saves are float32 like the others.
+    Names do not change what is learned; the dtype policy enters the key once, as `mixed_precision`.
     """
     config = _drop_dtypes(json.loads(json.dumps(model.get_config(), default=str)))  # tuples become lists
     names: dict[str, str] = {}
@@ -230,8 +254,7 @@ def make_record(
         model_name=model.name, compiled={"optimizer": type(model.optimizer).__name__,
                                          "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))},
         starts_from=starts_from, backend=runtime.backend_name(), device=runtime.device_description(),
-        jit_compile=bool(model.jit_compile), mixed_precision=any(
-            layer.compute_dtype in ("bfloat16", "float16") for layer in model.layers),
+        jit_compile=bool(model.jit_compile), mixed_precision=mixed_precision(model),
         steps_per_execution=int(model.steps_per_execution), replicas=_replicas(model), cpu_threads=runtime.cpu_threads(),
         deterministic=deterministic, versions=runtime.versions(), git_commit=runtime.git_commit(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -239,9 +262,12 @@ def make_record(
 
 
 def _replicas(model: keras.Model) -> int:
-    """Devices each batch was split over (a tf.distribute strategy; 1 elsewhere)."""
-    strategy = getattr(model, "distribute_strategy", None)
-    return int(strategy.num_replicas_in_sync) if strategy is not None else 1
+    """Devices each batch was split over: a tf.distribute strategy's replicas, or a Keras distribution's devices."""
+    strategy = getattr(model, "distribute_strategy", None)  # TensorFlow
+    if strategy is not None:
+        return int(strategy.num_replicas_in_sync)
+    distribution = keras.distribution.distribution()  # JAX
+    return int(np.size(distribution.device_mesh.devices)) if distribution is not None else 1
 
 
 def best_epoch(history: dict, monitor: str) -> int:
