@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from lab_utils.data.augment import AUGMENTATION_PRESETS
 from lab_utils.atomic import atomic_write_text
 from lab_utils.errors import ConfigError, LabError
 from lab_utils.report.stats import Accuracy
@@ -24,14 +25,15 @@ from lab_utils.report.stats import Accuracy
 MISSING = "—"
 
 # Augmentation sets named in Section IV-B / V-B.4 of the seed.
-AUG_FLIP_SHIFT = "horizontal flip + width/height shift"
-AUG_FLIPS_ROTATION = "horizontal + vertical flip + rotation 20°"
-AUG_FLIPS = "horizontal + vertical flip"
-AUG_REJECTED_UNSPECIFIED = "flips ± rotation 20° (seed does not say which set)"
+# Table III's augmentation sets as the report names them: from the presets' catalogue (lab_utils.data.augment).
+AUG_FLIP_SHIFT = AUGMENTATION_PRESETS["flip_shift"].paper_name
+AUG_FLIPS_ROTATION = AUGMENTATION_PRESETS["flip_rotate"].paper_name
+AUG_FLIPS = AUGMENTATION_PRESETS["flip"].paper_name
+AUG_REJECTED_UNSPECIFIED = "flips ± rotation 20° (the report does not say which set)"
 
-_DERIVED_VGG_ROTATION = "derived: seed says −5.2 points vs. 81.89 without augmentation; set rejected"
-_DERIVED_VGG_FLIPS = "derived: seed says −3.7 points vs. 81.89 without augmentation; set rejected"
-_DERIVED_RESNET = "derived: seed says ResNet50 with SGD and Adam both dropped 1.5 points; set rejected"
+_DERIVED_VGG_ROTATION = "derived: the report says −5.2 points vs. 81.89 without augmentation; set rejected"
+_DERIVED_VGG_FLIPS = "derived: the report says −3.7 points vs. 81.89 without augmentation; set rejected"
+_DERIVED_RESNET = "derived: the report says ResNet50 with SGD and Adam both dropped 1.5 points; set rejected"
 
 #: Test accuracies (%) reported by the seed lab report, in one place. Treat as read-only.
 #: "mnist", "table1", "table2" map network -> accuracy; "table3" is a tuple of rows with the accuracy
