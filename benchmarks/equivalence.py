@@ -45,7 +45,8 @@ def seed_style_run(data, seed: int, epochs: int) -> dict[str, Any]:
     from benchmarks.pipelines import SEED_AUGMENTATION
     from lab_utils.training.experiments import get_experiment
     from lab_utils.models.builders import build_model
-    from lab_utils.training.train import EpochTimer, make_optimizer
+    from lab_utils.training.fit import EpochTimer
+    from lab_utils.training.train import make_optimizer
 
     config = get_experiment(EXPERIMENT).config.replace(seed=seed)
     keras.utils.set_random_seed(seed)

@@ -23,13 +23,13 @@ from lab_utils.report.display import Code, Markdown, SavedFigure, Table
 from lab_utils.report.evaluation import Predictions, predict
 from lab_utils.report.plotting import plot_architecture, save_figure
 from lab_utils.report.tables import PAPER_RESULTS, comparison_rows, markdown_table, write_table
-from lab_utils.training import runtime
+from lab_utils.training import distribute, runtime
 from lab_utils.training.config import RunConfig
 from lab_utils.training.experiments import BEST_MODEL_CANDIDATES, EXPERIMENTS, NOTEBOOK_RUNS, get_experiment
 from lab_utils.training.fit import Run, find_run, fit_or_load, run_key
 from lab_utils.training.profiles import Profile, get_profile
 from lab_utils.training.records import RunRecord, load_records
-from lab_utils.training.train import build_and_compile, compile_model, compile_options
+from lab_utils.training.train import build_and_compile, build_catalogued, compile_model, compile_options
 
 
 class Lab:
@@ -121,7 +121,7 @@ class Lab:
 
         The epochs, patience, batch size and seed come from the catalogue (`lab.config(experiment)`); `changes`
         overrides them (e.g. `epochs=2`). The cache key is your model's Keras config (names aside), its
-        compile settings, the fit settings, the data and the report: a model equal to the catalogued one loads
+        compile settings, the fit settings, the data and the seed: a model equal to the catalogued one loads
         the run the batch workers trained, an edited one trains under its own key. `starts_from` is the run
         your model's weights come from (a second stage of fine-tuning). Tables and claims of this session use
         the returned run for `experiment`.
@@ -129,9 +129,7 @@ class Lab:
         config = self.config(experiment, augmentation).replace(**changes)
         run = fit_or_load(model, config, self.dataset(config.dataset), runs_root=self.runs_dir, verbose=self.verbose,
                           starts_from=starts_from.record.key if starts_from else None)
-        changed = f" with {', '.join(f'{k}={v}' for k, v in changes.items())}" if changes else ""
-        print(f"{config.experiment}{changed}: {'loaded from the run cache' if run.cached else 'trained'} "
-              f"({run.record.epochs_run} epochs, test accuracy {100 * run.record.test_accuracy:.2f} %)", flush=True)
+        self._say(config, run, ", ".join(f"{k}={v}" for k, v in changes.items()) or "your model")
         if not changes:
             self._runs[(experiment, augmentation, config.seed)] = run
             self._predictions.pop((experiment, augmentation), None)
@@ -141,15 +139,18 @@ class Lab:
         """Train the catalogued experiment with lab_utils' builder, or load it from the run cache.
 
         `seed` is the training seed (default: the session's `seed`); `runs` gives every seed of the session.
+        Data parallel when LAB_DATA_PARALLEL asks for it (lab_utils.training.distribute).
         """
         key = (experiment, augmentation, self.seed if seed is None else seed)
         if key not in self._runs:
-            model, config, starts_from = self._catalogued_model(*key)
-            run = fit_or_load(model, config, self.dataset(config.dataset), runs_root=self.runs_dir,
-                              verbose=self.verbose, starts_from=starts_from)
-            seed_note = f", seed {config.seed}" if config.seed != self.seed else ""
-            print(f"{config.experiment}: {'loaded from the run cache' if run.cached else 'trained'} "
-                  f"({self.profile.name} profile, {run.record.epochs_run} epochs{seed_note})", flush=True)
+            config = self.config(experiment, augmentation).replace(seed=key[2])
+            first = self.run(config.starts_from, seed=key[2]) if config.starts_from else None  # outside the scope
+            with distribute.data_parallel(distribute.requested()):
+                model, starts_from = self._catalogued_model(config, first)
+                run = fit_or_load(model, config, self.dataset(config.dataset), runs_root=self.runs_dir,
+                                  verbose=self.verbose, starts_from=starts_from)
+            self._say(config, run, f"{self.profile.name} profile" + (f", seed {config.seed}" if key[2] != self.seed
+                                                                         else ""))
             self._runs[key] = run
         return self._runs[key]
 
@@ -159,32 +160,35 @@ class Lab:
 
     def is_cached(self, experiment: str, augmentation: str | None = None, *, seed: int | None = None) -> bool:
         """Whether the catalogued run is in the run cache for this profile and data (`run` would load it)."""
-        parent = self.config(experiment, augmentation).starts_from
-        if parent is not None and not self.is_cached(parent, seed=seed):
-            return False
-        model, config, starts_from = self._catalogued_model(experiment, augmentation, self.seed if seed is None else seed)
+        config = self.config(experiment, augmentation).replace(seed=self.seed if seed is None else seed)
+        first = None
+        if config.starts_from is not None:
+            if not self.is_cached(config.starts_from, seed=config.seed):
+                return False
+            first = self.run(config.starts_from, seed=config.seed)
+        model, starts_from = self._catalogued_model(config, first)
         key = run_key(model, config, self.dataset(config.dataset).fingerprint(), starts_from=starts_from)
         return find_run(self.runs_dir, config, key)[1] is not None
 
-    def _catalogued_model(self, experiment: str, augmentation: str | None, seed: int,
-                          ) -> tuple[keras.Model, RunConfig, str | None]:
-        """The compiled model the batch workers train for an experiment, its config, and the key it starts from.
+    def _catalogued_model(self, config: RunConfig, first: Run | None) -> tuple[keras.Model, str | None]:
+        """The compiled model the batch workers train for `config`, and the key of the run it starts from.
 
-        A second stage (`starts_from`) is a copy of the first stage's trained model with its base unfrozen,
+        A second stage (`first`: its first stage's run) is a copy of that trained model with its base unfrozen,
         recompiled at the stage's rate: what notebook 03 does by hand.
         """
-        config = self.config(experiment, augmentation).replace(seed=seed)
-        data = self.dataset(config.dataset)
-        if config.starts_from is None:
-            keras.utils.set_random_seed(config.seed)  # seed, then build: the initial weights a notebook gets
-            model, _ = build_and_compile(config, data)
-            return model, config, None
-        first = self.run(config.starts_from, seed=seed)
+        if first is None:
+            return build_catalogued(config, self.dataset(config.dataset)), None
         model = keras.models.clone_model(first.model)
         model.set_weights(first.model.get_weights())
         model.get_layer(config.model_kwargs["base"]).trainable = not config.model_kwargs["freeze_base"]
         compile_model(model, config)
-        return model, config, first.record.key
+        return model, first.record.key
+
+    @staticmethod
+    def _say(config: RunConfig, run: Run, note: str) -> None:
+        """One line per run: trained or loaded, and how it did."""
+        print(f"{config.experiment}: {'loaded from the run cache' if run.cached else 'trained'} ({note}, "
+              f"{run.record.epochs_run} epochs, test accuracy {100 * run.record.test_accuracy:.2f} %)", flush=True)
 
     @property
     def compile_options(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from lab_utils.data.datasets import Dataset
+from lab_utils.errors import ConfigError
 from lab_utils.models.builders import count_params
 from lab_utils.training import claim, pipeline, runtime
 from lab_utils.training.config import RunConfig
@@ -118,7 +119,8 @@ class EpochTimer(keras.callbacks.Callback):
 def run_key(model: keras.Model, config: RunConfig, data_fingerprint: str, *, starts_from: str | None = None) -> str:
     """The cache key: a stable hash of everything that determines the trained weights (module docstring)."""
     if getattr(model, "optimizer", None) is None:
-        raise keras_not_compiled(model)
+        raise ConfigError(f"model {model.name!r} is not compiled: call model.compile(optimizer=..., "
+                          "loss='sparse_categorical_crossentropy', metrics=['accuracy']) before lab.fit(model, ...)")
     payload = {
         "model": model_signature(model),
         "pretrained": pretrained_fingerprint(model),
@@ -149,14 +151,6 @@ def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
     for layer in model.layers:
         found += _all_layers(layer) if isinstance(layer, keras.Model) else [layer]
     return found
-
-
-def keras_not_compiled(model: keras.Model) -> Exception:
-    """The error for an uncompiled model: what to call first."""
-    from lab_utils.errors import ConfigError
-
-    return ConfigError(f"model {model.name!r} is not compiled: call model.compile(optimizer=..., "
-                       "loss='sparse_categorical_crossentropy', metrics=['accuracy']) before lab.fit(model, ...)")
 
 
 def mixed_precision(model: keras.Model) -> bool:

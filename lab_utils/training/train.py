@@ -18,8 +18,8 @@ from lab_utils.training import distribute, pipeline, runtime
 from lab_utils.training.config import RunConfig
 from lab_utils.training.fit import EVAL_BATCH, Run, fit_or_load
 
-__all__ = ["EVAL_BATCH", "Execution", "Run", "build_and_compile", "build_for", "compile_model", "compile_options",
-           "make_optimizer", "train"]
+__all__ = ["EVAL_BATCH", "Execution", "Run", "build_and_compile", "build_catalogued", "build_for", "compile_model",
+           "compile_options", "make_optimizer", "train"]
 
 
 def build_for(config: RunConfig, data: Dataset) -> keras.Model:
@@ -88,6 +88,14 @@ def build_and_compile(config: RunConfig, data: Dataset) -> tuple[keras.Model, Ex
     return model, compile_model(model, config, execution)
 
 
+def build_catalogued(config: RunConfig, data: Dataset) -> keras.Model:
+    """Seed, then build and compile the model of `config`: the initial weights a notebook that seeds, then builds
+    the same model, gets too (so both train alike and share the cache key)."""
+    keras.utils.set_random_seed(int(config.seed))
+    model, _ = build_and_compile(config, data)
+    return model
+
+
 def train(
     config: RunConfig,
     data: Dataset,
@@ -111,8 +119,7 @@ def train(
     Returns:
         A Run with the model (best weights restored), its record and folder.
     """
-    keras.utils.set_random_seed(int(config.seed))  # the same initial weights as a notebook that seeds, then builds
     with distribute.data_parallel(distribute.requested(data_parallel)):
-        model, _ = build_and_compile(config, data)
+        model = build_catalogued(config, data)
         return fit_or_load(model, config, data, runs_root=Path(runs_root) if runs_root is not None else runs_dir(),
                            verbose=verbose, callbacks=callbacks)
