@@ -76,6 +76,13 @@ class _NotRetracing(logging.Filter):
         return "triggered tf.function retracing" not in record.getMessage()
 
 
+def drop_retracing_alarm() -> None:
+    """Install the _NotRetracing filter on TensorFlow's Python logger, once (the logger exists before TF does)."""
+    log = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _NotRetracing) for f in log.filters):
+        log.addFilter(_NotRetracing())
+
+
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow (when installed and not imported yet) with its start-up lines filtered.
 
@@ -93,7 +100,7 @@ def import_tensorflow_quietly() -> None:
 
         if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
             tf.config.list_physical_devices()
-    logging.getLogger("tensorflow").addFilter(_NotRetracing())
+    drop_retracing_alarm()
 
 
 class _QuietFirstImport(importlib.abc.MetaPathFinder):
@@ -109,5 +116,6 @@ class _QuietFirstImport(importlib.abc.MetaPathFinder):
 def quiet_on_first_import() -> None:
     """Filter TensorFlow's start-up lines whenever lab_utils' code first imports Keras, without importing it now
     (`import lab_utils` stays light: the batch runner and its workers load TensorFlow only when a run needs it)."""
+    drop_retracing_alarm()  # also when TensorFlow was imported before lab_utils
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietFirstImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietFirstImport())
