@@ -48,9 +48,15 @@ def test_gpu_workers_get_one_gpu_each() -> None:
     assert worker_slots(2, gpus=["0", "3", "5"]) == [{"CUDA_VISIBLE_DEVICES": "0"}, {"CUDA_VISIBLE_DEVICES": "3"}]
 
 
+def test_more_workers_than_gpus_share_them_round_robin_and_allocate_memory_on_demand() -> None:
+    slots = worker_slots(5, gpus=["0", "3"])
+    assert [s["CUDA_VISIBLE_DEVICES"] for s in slots] == ["0", "3", "0", "3", "0"]
+    assert all(s["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" and s["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+               for s in slots)
+
+
 @pytest.mark.parametrize("workers, kwargs, message", [
     (3, {"cores": [0, 1]}, "--workers 3 but this machine has 2 CPU core(s): give --workers 2 or fewer"),
-    (2, {"gpus": ["0"]}, "--workers 2 but 1 GPU(s) visible"),
     (0, {"cores": [0]}, "--workers 0: give at least 1"),
 ])
 def test_impossible_worker_counts_are_refused(workers: int, kwargs: dict, message: str) -> None:

@@ -192,6 +192,25 @@ def test_plot_history_comparison_shares_y_per_column(tmp_path):
     assert 1.0 < _ratio(_saved_png(fig, tmp_path)) < 2.0
 
 
+def test_several_seeds_draw_the_mean_with_a_band_and_each_seeds_best_epoch(tmp_path):
+    other = {key: [v * 1.2 for v in values][:4] for key, values in HISTORY.items()}  # stopped one epoch earlier
+    other["val_loss"] = [1.1, 0.5, 0.9, 0.95]  # best at epoch 2
+    fig = plotting.plot_history([HISTORY, other])
+    loss_ax = fig.axes[0]
+    train = loss_ax.lines[0]
+    assert "mean ± std of 2 seeds" in train.get_label()
+    expected = [(a + b) / 2 for a, b in zip(HISTORY["loss"][:4], other["loss"])] + [HISTORY["loss"][4]]
+    np.testing.assert_allclose(train.get_ydata(), expected)  # the last epoch: the one seed still training
+    assert len(loss_ax.collections) == 2  # a band for train and one for validation
+    band = loss_ax.collections[0].get_paths()[0].vertices
+    assert band[:, 0].max() == 4  # no band where only one seed trained
+    assert sorted(_dashed_x(loss_ax)) == [2, 3]
+    assert "best epoch of each seed: 3, 2" in " ".join(t.get_text() for t in loss_ax.get_legend().get_texts())
+    assert 2.0 < _ratio(_saved_png(fig, tmp_path)) < 3.5
+    with pytest.raises(ConfigError, match="list of histories is empty"):
+        plotting.plot_history([])
+
+
 def test_confusion_matrix_annotations_are_row_percentages(tmp_path, rng):
     cm = rng.integers(0, 60, (10, 10)) + np.eye(10, dtype=int) * 700
     cm[4] = 0  # a class absent from the test set must show zeros, not NaN

@@ -96,14 +96,45 @@ def best_epoch(history: Any, monitor: str = "val_loss") -> int | None:
     return int(pick(values)) + 1
 
 
-def _plot_curve(ax: Axes, arrays: Mapping[str, np.ndarray], key: str, label: str, best: int | None) -> None:
-    """Train vs. validation of one metric over epochs 1..n, with the restored epoch dashed."""
-    epochs = np.arange(1, len(arrays[key]) + 1)
-    ax.plot(epochs, arrays[key], marker=".", label="train")
-    if f"val_{key}" in arrays:
-        ax.plot(epochs, arrays[f"val_{key}"], marker=".", label="validation")
-    if best is not None:
-        ax.axvline(best, label=f"best epoch {best} (restored)", **BEST_STYLE)
+def _seed_histories(history: Any) -> list[dict[str, np.ndarray]]:
+    """One run's history, or a list of histories (one per seed) of the same run."""
+    if isinstance(history, Sequence) and not isinstance(history, (str, bytes)):
+        if not history:
+            raise ConfigError("the list of histories is empty: pass one History.history per seed")
+        return [_history_arrays(h) for h in history]
+    return [_history_arrays(history)]
+
+
+def _mean_band(series: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-epoch mean, std (NaN where one seed is left: no band) and seed count over the seeds still training."""
+    padded = np.full((len(series), max(len(a) for a in series)), np.nan)
+    for row, values in zip(padded, series):
+        row[: len(values)] = values
+    count = np.sum(~np.isnan(padded), axis=0)
+    mean = np.nanmean(padded, axis=0)
+    std = np.array([np.nanstd(col, ddof=1) if n > 1 else np.nan for col, n in zip(padded.T, count)])
+    return mean, std, count
+
+
+def _plot_curve(ax: Axes, seeds: Sequence[Mapping[str, np.ndarray]], key: str, label: str) -> None:
+    """Train vs. validation of one metric over epochs 1..n with the restored epoch dashed; over several seeds, the
+    mean with a ± 1 std band."""
+    for split, series_key in (("train", key), ("validation", f"val_{key}")):
+        series = [arrays[series_key] for arrays in seeds if series_key in arrays]
+        if not series:
+            continue
+        mean, std, count = _mean_band(series)
+        epochs = np.arange(1, len(mean) + 1)
+        name = split if len(seeds) == 1 else f"{split}, mean ± std of {len(seeds)} seeds"
+        (line,) = ax.plot(epochs, mean, marker="." if len(seeds) == 1 else None, label=name)
+        if len(seeds) > 1:
+            ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2,
+                            linewidth=0)
+    bests = [best_epoch(arrays) for arrays in seeds]
+    for i, best in enumerate(b for b in bests if b is not None):
+        text = (f"best epoch {best} (restored)" if len(seeds) == 1 else
+                f"best epoch of each seed: {', '.join(str(b) for b in bests if b is not None)} (restored)")
+        ax.axvline(best, label=text if i == 0 else None, **BEST_STYLE)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("Epoch")
     ax.set_ylabel(label)
@@ -111,30 +142,32 @@ def _plot_curve(ax: Axes, arrays: Mapping[str, np.ndarray], key: str, label: str
     ax.legend(fontsize=8)
 
 
-def plot_history(history: Mapping[str, Sequence[float]], *, title: str | None = None) -> Figure:
+HistoryOrSeeds = Mapping[str, Sequence[float]] | Sequence[Mapping[str, Sequence[float]]]
+
+
+def plot_history(history: HistoryOrSeeds, *, title: str | None = None) -> Figure:
     """Figs. 7 and 10: loss and accuracy per epoch, train vs. validation, best (restored) epoch marked.
 
     Args:
-        history: `History.history` with "loss", "accuracy" and usually "val_loss", "val_accuracy".
+        history: `History.history` with "loss", "accuracy" and usually "val_loss", "val_accuracy"; or a list of
+            them, one per seed of the same run, drawn as the mean with a ± 1 std band.
         title: figure title.
     """
-    arrays = _history_arrays(history)
-    best = best_epoch(arrays)
+    seeds = _seed_histories(history)
     fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.8), layout="constrained")
     for ax, (key, label) in zip(axes, CURVES):
-        _plot_curve(ax, arrays, key, label, best)
+        _plot_curve(ax, seeds, key, label)
     if title:
         fig.suptitle(title)
     return fig
 
 
-def plot_history_comparison(
-    histories: Mapping[str, Mapping[str, Sequence[float]]], *, title: str | None = None
-) -> Figure:
+def plot_history_comparison(histories: Mapping[str, HistoryOrSeeds], *, title: str | None = None) -> Figure:
     """Fig. 7 (a)-(d): one row per model, loss | accuracy, each column on one y-scale so overfitting compares.
 
     Args:
-        histories: model name -> `History.history`, e.g. {"Simple CNN": h1, "Simple CNN + Dropout": h2}.
+        histories: model name -> `History.history`, or a list of them (one per seed), e.g.
+            {"Simple CNN": h1, "Simple CNN + Dropout": [h2_seed0, h2_seed1, h2_seed2]}.
         title: figure title.
     """
     if not histories:
@@ -145,10 +178,9 @@ def plot_history_comparison(
     )
     letters = iter("abcdefghijklmnopqrstuvwxyz")
     for row, (name, history) in zip(axes, histories.items()):
-        arrays = _history_arrays(history)
-        best = best_epoch(arrays)
+        seeds = _seed_histories(history)
         for ax, (key, label) in zip(row, CURVES):
-            _plot_curve(ax, arrays, key, label, best)
+            _plot_curve(ax, seeds, key, label)
             ax.set_title(f"({next(letters, '?')}) {name}: {key}")
             ax.xaxis.set_tick_params(labelbottom=True)
     if title:

@@ -103,10 +103,7 @@ def worker_slots(workers: int, *, gpus: Sequence[str] | None = None, cores: Sequ
     if workers < 1:
         raise ConfigError(f"--workers {workers}: give at least 1")
     if gpus:
-        if workers > len(gpus):
-            raise ConfigError(f"--workers {workers} but {len(gpus)} GPU(s) visible: one run per GPU, so give "
-                              f"--workers {len(gpus)} or fewer")
-        return [{"CUDA_VISIBLE_DEVICES": gpu} for gpu in gpus[:workers]]
+        return gpu_slots(workers, gpus)
     cores = sorted(cores if cores is not None else os.sched_getaffinity(0))
     if workers > len(cores):
         raise ConfigError(f"--workers {workers} but this machine has {len(cores)} CPU core(s): give --workers "
@@ -120,6 +117,17 @@ def worker_slots(workers: int, *, gpus: Sequence[str] | None = None, cores: Sequ
                       "CUDA_VISIBLE_DEVICES": ""})
         start = end
     return slots
+
+
+def gpu_slots(workers: int, gpus: Sequence[str]) -> list[dict[str, str]]:
+    """Workers placed on the GPUs round-robin; GPUs shared by several workers let each grow its memory on demand.
+
+    A run on small data leaves its GPU idle while it compiles, so two or three workers per GPU overlap that;
+    JAX would otherwise take 75 % of the GPU's memory per process and TensorFlow all of it.
+    """
+    shared = workers > len(gpus)
+    sharing = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"} if shared else {}
+    return [{"CUDA_VISIBLE_DEVICES": gpus[i % len(gpus)], **sharing} for i in range(workers)]
 
 
 def visible_gpus() -> list[str]:

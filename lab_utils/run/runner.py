@@ -61,7 +61,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="split every batch across all GPUs (or virtual CPU devices): sets LAB_DATA_PARALLEL=1")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="first train every run the notebooks need that is not in the run cache, N at a time: "
-                             "one per GPU, or on a CPU the cores split between N processes (needs the `cluster` "
+                             "placed on the GPUs round-robin (N may exceed them: runs on small data leave a GPU idle "
+                             "while compiling), or on a CPU the cores split between N processes (needs the `cluster` "
                              "extra, Dask); then run the notebooks, which load them")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="like --workers, on an existing Dask cluster (e.g. tcp://head-node:8786) whose workers "
