@@ -30,8 +30,9 @@ PIPELINES = ("project", "seed", "torch")
 
 # The environment a fresh process needs to run only AVX2 code (libraries read it once, when they load):
 # oneDNN (TensorFlow's convolutions, matmuls, reorders) dispatches its JIT kernels up to ONEDNN_MAX_CPU_ISA, and XLA's
-# CPU code generator (TensorFlow's jit_compile, JAX) compiles for at most --xla_cpu_max_isa. Eigen's kernels
-# (TensorFlow ops oneDNN does not take: batch norm, pooling, elementwise) are compiled ahead of time and do not change.
+# CPU code generator (TensorFlow's jit_compile, JAX) compiles for at most --xla_cpu_max_isa, and PyTorch's own ATen
+# kernels (batch norm, elementwise, its non-oneDNN convolutions) dispatch up to ATEN_CPU_CAPABILITY. TensorFlow's Eigen
+# kernels (ops oneDNN does not take: batch norm, elementwise) are compiled ahead of time and do not change.
 ISAS = ("native", "avx2")
 
 
@@ -42,7 +43,7 @@ def isa_environment(isa: str, base: dict[str, str]) -> dict[str, str]:
     if isa == "native":
         return dict(base)
     xla_flags = " ".join(filter(None, [base.get("XLA_FLAGS"), "--xla_cpu_max_isa=AVX2"]))
-    return {**base, "ONEDNN_MAX_CPU_ISA": "AVX2", "XLA_FLAGS": xla_flags}
+    return {**base, "ONEDNN_MAX_CPU_ISA": "AVX2", "XLA_FLAGS": xla_flags, "ATEN_CPU_CAPABILITY": "avx2"}
 
 
 @dataclass(frozen=True)

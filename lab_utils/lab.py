@@ -43,9 +43,9 @@ class Lab:
             never inside an installed package. Relative paths, here and in data_dir, are taken from the directory where
             run_all.sh / jupyterlab.sh was typed (lab_utils.paths.resolve), the same rule everywhere.
         seed: seeds the data split and every run.
-        seeds: how many training seeds each run of the tables and claims gets (seed, seed + 1, ...): tables show
-            mean ± std and a 95 % interval over seeds and images, claims are judged over both. The data split and
-            the test images stay those of `seed`.
+        seeds: how many training seeds each run of the tables and claims gets (seed, seed + 1, ...); None = the
+            profile's (3 under `full`, else 1). Tables show mean ± std and a 95 % interval over seeds and images,
+            claims are judged over both. The data split and the test images stay those of `seed`.
         epochs: overrides the profile's epoch budget for every run.
         verbose: Keras fit verbosity; None = `LAB_FIT_VERBOSE` or 1 (a live progress bar per epoch, for
             JupyterLab). run_all.sh sets LAB_FIT_VERBOSE=2 (one line per epoch) for papermill logs.
@@ -62,7 +62,7 @@ class Lab:
         tables_dir: str | os.PathLike | None = None,
         runs_dir: str | os.PathLike | None = None,
         seed: int = 0,
-        seeds: int = 1,
+        seeds: int | None = None,
         epochs: int | None = None,
         verbose: int | str | None = None,
         runs_archive: str | os.PathLike | None = None,
@@ -74,6 +74,7 @@ class Lab:
         self.runs_dir = resolve(runs_dir) if runs_dir else default_runs_dir()
         if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
             raise ConfigError(f"epochs={epochs!r} must be a positive whole number or None (the profile's budget)")
+        seeds = self.profile.seeds if seeds is None else seeds
         if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
             raise ConfigError(f"seeds={seeds!r} must be a positive whole number (training seeds per run)")
         self.seed = int(seed)

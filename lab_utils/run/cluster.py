@@ -42,7 +42,7 @@ class LabSettings:
     runs_dir: str
     seed: int = 0
     epochs: int | None = None
-    seeds: int = 1  # training seeds per run (--seeds): a task trains all of them
+    seeds: int | None = None  # training seeds per run (--seeds; None: the profile's): a task trains all of them
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--runs-dir", help="run cache; default runs/ or LAB_RUNS_DIR")
     parser.add_argument("--build-dir", help="executed notebooks and report.html; default build/<profile>/")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+    parser.add_argument("--seeds", type=int, metavar="N",
                         help="training seeds per run of the tables and claims (seed, seed + 1, ...): tables show mean "
-                             "± std over them; with --workers each worker task trains every seed of its run")
+                             "± std over them; with --workers each worker task trains every seed of its run. "
+                             "Default: the profile's (3 under full, else 1)")
     parser.add_argument("--epochs", type=int, help="override every run's epoch budget")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML report and the static site")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output (training logs)")
@@ -268,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         notebooks = select_notebooks(args.only)
         if args.epochs is not None and args.epochs < 1:
             raise ConfigError(f"--epochs {args.epochs} must be at least 1")
-        if args.seeds < 1:
+        if args.seeds is not None and args.seeds < 1:
             raise ConfigError(f"--seeds {args.seeds} must be at least 1")
         if args.data_dir is not None and not Path(args.data_dir).is_dir():
             raise ConfigError(f"--data-dir {args.data_dir} does not exist: give a folder holding mnist/ and cifar10/")
