@@ -284,6 +284,9 @@ def test_example_parses(example: Example) -> None:
     "pip install '.[notebook]'",
     "./run_tests.sh --fast --durashuns=25",
     ".venv/bin/python -m lab_utils.run.no_such_module",
+    "./run_all.sh --workers 0",
+    ".venv/bin/python scripts/notebook_header.py --chek",
+    "python -m ipykernel install --sys-prefx",
 ])
 def test_a_wrong_example_is_caught(text: str) -> None:
     """The checks refuse what a stale document would say (else the examples above prove nothing)."""
@@ -360,3 +363,23 @@ def test_the_teachers_pack_and_load_example_round_trips(tmp_path: Path) -> None:
     for run in ("mnist_cnn-ab12", "mnist_mlp-cd34"):
         for name in ("record.json", "model.weights.h5"):
             assert (student / run / name).read_bytes() == (tmp_path / "runs" / run / name).read_bytes()
+
+
+def test_the_layout_in_usage_names_existing_files() -> None:
+    """docs/usage.md's "Where everything is" tree: every file it lists is in the folder it is listed under."""
+    block = next(lines for language, _, lines in _fenced_blocks((ROOT / "docs" / "usage.md").read_text())
+                 if not language and lines and lines[0].startswith("lab_utils/"))
+    top, folder, missing, named = "", "", [], 0
+    for line in block:
+        if match := re.match(r"(\S+)/\s", line):  # a top-level folder: lab_utils/, notebooks/, tests/
+            top = folder = match.group(1)
+        elif match := re.match(r"  (\w+)/\s", line):  # a sub-folder of the last one: data/, models/, ...
+            folder = f"{top}/{match.group(1)}"
+        elif not line.startswith(" "):  # the line of files at the root
+            folder = ""
+        pattern = r"[\w*\-]+\.py\b" if folder else r"[\w/\-]+\.(?:sh|yml|toml)\b"
+        for name in re.findall(pattern, line):
+            named += 1
+            if not list(ROOT.glob(f"{folder}/{name}" if folder else name)):
+                missing.append(f"{folder}/{name}" if folder else name)
+    assert named >= 40 and not missing, f"docs/usage.md lists files that do not exist: {missing} ({named} named)"
