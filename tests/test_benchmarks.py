@@ -140,3 +140,17 @@ def test_epoch_benchmark_reports_seconds_per_report_epoch_and_checks_the_gpu_tar
     assert fast["target_s"] == 0.15 and fast["target_met"] == (fast["s_per_40000_images"] <= 0.15)
     assert result["cases"]["mnist_cnn"]["target_met"] is None
     assert "| vgg_bn_aug_b512_bf16 | 512 | True |" in done.stdout
+
+
+def test_the_equivalence_check_trains_both_pipelines_on_real_images(tmp_path: Path) -> None:
+    from benchmarks import equivalence
+    from lab_utils import load_dataset
+
+    from .helpers import MINI
+
+    data = load_dataset("cifar10", MINI, train_limit=160, test_limit=50)
+    project = equivalence.project_run(data, seed=0, epochs=1, runs_root=tmp_path)
+    seed_style = equivalence.seed_style_run(data, seed=0, epochs=1)
+    for run in (project, seed_style):
+        assert len(run["val_accuracy"]) == 1 and 0.0 <= run["val_accuracy"][0] <= 1.0
+        assert len(run["epoch_seconds"]) == 1

@@ -143,3 +143,14 @@ def test_the_command_line_packs_loads_and_says_what_is_wrong(tmp_path: Path, mon
     assert capsys.readouterr().out.strip() == "2 runs added to student"
     assert pack.main(["runs", "-o", "class-runs.tar"]) == 2
     assert "must end in .zip" in capsys.readouterr().err
+
+
+def test_the_command_line_takes_relative_paths_from_where_it_was_typed(tmp_path: Path, monkeypatch, capsys) -> None:
+    make_runs(tmp_path / "runs")
+    monkeypatch.setenv("LAB_CALLER_DIR", "")  # restored afterwards: main sets it for the rest of the process
+    monkeypatch.delenv("LAB_CALLER_DIR")
+    monkeypatch.chdir(tmp_path)
+    assert pack.main(["runs", "-o", "class-runs.zip"]) == 0
+    assert (tmp_path / "class-runs.zip").is_file()
+    assert pack.main(["--load", "missing.zip"]) == 2
+    assert "missing.zip does not exist" in capsys.readouterr().err

@@ -108,6 +108,9 @@ def unpack(archive: str | os.PathLike, folder: str | os.PathLike | None = None) 
     Each run lands atomically after its digests check out; a run already in the cache is kept as it is."""
     archive = resolve(archive)
     target = resolve(folder) if folder is not None else runs_dir()
+    if not archive.is_file():
+        raise ConfigError(f"{display_path(archive)} does not exist: give the file that "
+                          "`python -m lab_utils.run.pack runs/ -o class-runs.zip` wrote")
     if not zipfile.is_zipfile(archive):
         raise ConfigError(f"{display_path(archive)} is not a zip archive: give the file that "
                           "`python -m lab_utils.run.pack runs/ -o class-runs.zip` wrote")
@@ -145,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", metavar="ARCHIVE", help="unpack ARCHIVE into the run cache instead")
     parser.add_argument("--runs-dir", help="with --load: where to unpack (default runs/ or LAB_RUNS_DIR)")
     args = parser.parse_args(argv)
+    os.environ.setdefault("LAB_CALLER_DIR", os.getcwd())  # relative paths start where the command was typed
     try:
         if args.load:
             added = unpack(args.load, args.runs_dir)
