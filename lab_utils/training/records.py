@@ -7,12 +7,13 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING, Any
 
 from lab_utils.atomic import atomic_dir
 from lab_utils.training.config import RunConfig
+
+if TYPE_CHECKING:  # the batch job's runner reads records without starting TensorFlow
+    import keras
 
 RECORD_FILE = "record.json"
 WEIGHTS_FILE = "model.weights.h5"
