@@ -96,12 +96,8 @@ def default_mixed_precision() -> bool:
 def default_steps_per_execution() -> int:
     """Train steps per compiled call: 8 on every device, to hide the host's per-step dispatch cost.
 
-    Measured with `python -m benchmarks.bench_training --steps-per-execution 8` (benchmarks/README.md): on the
-    2-core CPU +5 to +23 % images/s (MNIST CNN 6,352 → 7,783), and on accelerators the dispatch cost is larger
-    still. Only per-batch callbacks see fewer calls; epochs, early stopping and the learned weights are unchanged.
-    Keras 3.15's JAX trainer runs the steps of one execution as a Python loop over the one-step jitted function,
-    so under JAX it spares callbacks and host syncs, not dispatches (benchmarks/README.md, the H200 numbers).
-    Under a tf.distribute strategy (data parallelism on TensorFlow) 1: Keras's multi-step loop fails inside
+    Only per-batch callbacks see fewer calls; epochs, early stopping and the learned weights are unchanged (speed:
+    benchmarks/README.md). Under a tf.distribute strategy 1: Keras's multi-step loop fails inside
     MirroredStrategy (tests/test_distribute.py).
     """
     if backend_name() == "tensorflow":
