@@ -197,10 +197,12 @@ def test_several_seeds_draw_the_mean_with_a_band_and_each_seeds_best_epoch(tmp_p
     other["val_loss"] = [1.1, 0.5, 0.9, 0.95]  # best at epoch 2
     fig = plotting.plot_history([HISTORY, other])
     loss_ax = fig.axes[0]
-    train = loss_ax.lines[0]
+    train, rest = loss_ax.lines[:2]
     assert "mean ± std of 2 seeds" in train.get_label()
-    expected = [(a + b) / 2 for a, b in zip(HISTORY["loss"][:4], other["loss"])] + [HISTORY["loss"][4]]
-    np.testing.assert_allclose(train.get_ydata(), expected)  # the last epoch: the one seed still training
+    both = [(a + b) / 2 for a, b in zip(HISTORY["loss"][:4], other["loss"])]
+    np.testing.assert_allclose(train.get_ydata(), both)  # solid while every seed trains
+    assert rest.get_linestyle() == ":" and rest.get_color() == train.get_color()
+    np.testing.assert_allclose(rest.get_ydata(), [both[-1], HISTORY["loss"][4]])  # then the seed still training
     assert len(loss_ax.collections) == 2  # a band for train and one for validation
     band = loss_ax.collections[0].get_paths()[0].vertices
     assert band[:, 0].max() == 4  # no band where only one seed trained

@@ -118,18 +118,22 @@ def _mean_band(series: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np
 
 def _plot_curve(ax: Axes, seeds: Sequence[Mapping[str, np.ndarray]], key: str, label: str) -> None:
     """Train vs. validation of one metric over epochs 1..n with the restored epoch dashed; over several seeds, the
-    mean with a ± 1 std band."""
+    mean with a ± 1 std band, dotted where only some seeds were still training."""
     for split, series_key in (("train", key), ("validation", f"val_{key}")):
         series = [arrays[series_key] for arrays in seeds if series_key in arrays]
         if not series:
             continue
         mean, std, count = _mean_band(series)
         epochs = np.arange(1, len(mean) + 1)
-        name = split if len(seeds) == 1 else f"{split}, mean ± std of {len(seeds)} seeds"
-        (line,) = ax.plot(epochs, mean, marker="." if len(seeds) == 1 else None, label=name)
-        if len(seeds) > 1:
-            ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2,
-                            linewidth=0)
+        if len(seeds) == 1:
+            ax.plot(epochs, mean, marker=".", label=split)
+            continue
+        every = int(np.sum(count == len(series)))  # early stopping ends seeds one by one: a prefix has them all
+        (line,) = ax.plot(epochs[:every], mean[:every], label=f"{split}, mean ± std of {len(seeds)} seeds")
+        if every < len(mean):  # where some seeds had stopped, the mean of the rest jumps: drawn dotted
+            ax.plot(epochs[every - 1:], mean[every - 1:], linestyle=":", color=line.get_color(),
+                    label="(dotted: seeds that had not stopped yet)" if split == "validation" else None)
+        ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
     bests = [best_epoch(arrays) for arrays in seeds]
     for i, best in enumerate(b for b in bests if b is not None):
         text = (f"best epoch {best} (restored)" if len(seeds) == 1 else
