@@ -134,10 +134,10 @@ def _plot_curve(ax: Axes, seeds: Sequence[Mapping[str, np.ndarray]], key: str, l
             ax.plot(epochs[every - 1:], mean[every - 1:], linestyle=":", color=line.get_color(),
                     label="(dotted: seeds that had not stopped yet)" if split == "validation" else None)
         ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
-    bests = [best_epoch(arrays) for arrays in seeds]
-    for i, best in enumerate(b for b in bests if b is not None):
+    bests = [b for b in map(best_epoch, seeds) if b is not None]
+    for i, best in enumerate(bests):
         text = (f"best epoch {best} (restored)" if len(seeds) == 1 else
-                f"best epoch of each seed: {', '.join(str(b) for b in bests if b is not None)} (restored)")
+                f"best epoch of each seed: {', '.join(map(str, bests))} (restored)")
         ax.axvline(best, label=text if i == 0 else None, **BEST_STYLE)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("Epoch")

@@ -108,11 +108,9 @@ def unpack(archive: str | os.PathLike, folder: str | os.PathLike | None = None) 
     Each run lands atomically after its digests check out; a run already in the cache is kept as it is."""
     archive = resolve(archive)
     target = resolve(folder) if folder is not None else runs_dir()
-    if not archive.is_file():
-        raise ConfigError(f"{display_path(archive)} does not exist: give the file that "
-                          "`python -m lab_utils.run.pack runs/ -o class-runs.zip` wrote")
-    if not zipfile.is_zipfile(archive):
-        raise ConfigError(f"{display_path(archive)} is not a zip archive: give the file that "
+    if not archive.is_file() or not zipfile.is_zipfile(archive):
+        problem = "is not a zip archive" if archive.is_file() else "does not exist"
+        raise ConfigError(f"{display_path(archive)} {problem}: give the file that "
                           "`python -m lab_utils.run.pack runs/ -o class-runs.zip` wrote")
     added = []
     with zipfile.ZipFile(archive) as zf:
