@@ -1,7 +1,8 @@
 """Training speed, images/s: the project's pipeline against the seed's and against plain PyTorch.
 
     python -m benchmarks.bench_training [--repeats 3] [--steps N] [--only NAME] [--json PATH] [--tiny]
-                                        [--steps-per-execution N] [--isa native|avx2 ...]
+                                        [--steps-per-execution N] [--isa native|avx2 ...] [--pipeline NAME ...]
+                                        [--backend tensorflow|jax|torch ...]
 
 For every case (MNIST CNN; CIFAR VGG blocks + BN without and with augmentation; VGG19 with a frozen base) each
 pipeline of benchmarks.pipelines is built and warmed up in its own worker process, then timed on one epoch of
@@ -11,7 +12,9 @@ physical limit: (best float32 matmul GFLOPS measured in this run) / (training FL
 The machine is shared and noisy: the load average is recorded before and after every case.
 `--isa avx2` runs the workers with oneDNN and XLA capped at AVX2 (an AVX2-only laptop's code paths on an AVX-512
 machine; Eigen's kernels do not change); `--isa native --isa avx2` times both, interleaved: the first mode's
-pipelines keep their plain names (and the targets), the others are named `pipeline@isa`.
+pipelines keep their plain names (and the targets), the others are named `pipeline@isa`. `--backend jax` runs the
+Keras pipelines (project, keras_bn) on another Keras backend as well (`project@jax`); `--pipeline keras_bn` adds
+the project's pipeline with Keras's own BatchNormalization.
 """
 
 from __future__ import annotations
@@ -30,7 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.flops import numpy_matmul_gflops
-from benchmarks.pipelines import CASES, ISAS, PIPELINES, add_common_options, isa_environment, project_overrides
+from benchmarks.pipelines import (CASES, EXTRA_PIPELINES, ISAS, PIPELINES, add_common_options, isa_environment,
+                                  project_overrides)
+
+BACKENDS = ("tensorflow", "jax", "torch")  # Keras backends the project's pipeline can be timed on (--backend)
+KERAS_PIPELINES = ("project", "keras_bn")  # the pipelines that run on whichever backend is asked for
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"steps": 2, "repeats": 1, "warmup_epochs": 1, "matmul_n": 512, "matmul_repeats": 1}
@@ -56,11 +63,13 @@ def torch_available() -> str | None:
 class Worker:
     """One pipeline's process, its libraries capped at `isa`; requests and answers are single JSON lines."""
 
-    def __init__(self, pipeline: str, log_dir: Path, isa: str = "native", label: str | None = None) -> None:
+    def __init__(self, pipeline: str, log_dir: Path, isa: str = "native", label: str | None = None,
+                 backend: str | None = None) -> None:
         self.pipeline = label or pipeline
         self.log = log_dir / f"{self.pipeline}.log"
         env = isa_environment(isa, {
             **os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+            **({"KERAS_BACKEND": backend} if backend else {}),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
@@ -245,6 +254,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--warmup", type=int, default=1, help="untimed epochs before timing")
     parser.add_argument("--isa", action="append", choices=ISAS,
                         help="cap oneDNN and XLA at this ISA (repeatable: modes timed interleaved; default native)")
+    parser.add_argument("--pipeline", action="append", choices=PIPELINES + EXTRA_PIPELINES,
+                        help=f"time this pipeline (repeatable; default {', '.join(PIPELINES)}; always project)")
+    parser.add_argument("--backend", action="append", choices=BACKENDS,
+                        help="run the Keras pipelines on this backend (repeatable; default tensorflow)")
     add_common_options(parser, CASES, tiny="seconds-long run that only checks everything works")
     args = parser.parse_args(argv)
     overrides = project_overrides(args)
@@ -253,18 +266,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.tiny:
         settings = Settings(**TINY, project_overrides=overrides)
     skipped = {}
-    pipelines = list(PIPELINES)
+    pipelines = list(dict.fromkeys(["project", *(args.pipeline or PIPELINES)]))
+    backends = list(dict.fromkeys(args.backend or ["tensorflow"]))
     reason = torch_available()
     if reason:
-        pipelines.remove("torch")
-        skipped["torch"] = reason
+        skipped.update({name: reason for name in ("torch", "backend torch") if name in pipelines + backends})
+        pipelines = [p for p in pipelines if p != "torch"]
+        backends = [b for b in backends if b != "torch"] or ["tensorflow"]
     cases = args.only or list(CASES)
     isas = list(dict.fromkeys(args.isa or ["native"]))
 
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench_training_") as logs:
-        labels = {(p, isa): p if isa == isas[0] else f"{p}@{isa}" for isa in isas for p in pipelines}
-        workers = {label: Worker(p, Path(logs), isa, label) for (p, isa), label in labels.items()}
+        workers = {}
+        for isa in isas:
+            for p in pipelines:
+                for backend in backends if p in KERAS_PIPELINES else [None]:
+                    label = "@".join([p, *([isa] if isa != isas[0] else []),
+                                      *([backend] if backend and backend != backends[0] else [])])
+                    workers[label] = Worker(p, Path(logs), isa, label, backend)
         try:
             peak = {"numpy": numpy_matmul_gflops(settings.matmul_n, settings.matmul_repeats)}
             peak["tensorflow"] = workers["project"].ask(
@@ -281,6 +301,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": machine(),
         "settings": {**vars(settings), "batch_size": 64, "tiny": args.tiny},
         "isa": {"modes": isas, "environment": {isa: isa_environment(isa, {}) for isa in isas}},
+        "backends": backends,
         "peak_gflops": {k: round(v, 1) for k, v in peak.items()},
         "cases": results,
         "targets": check_targets(results),

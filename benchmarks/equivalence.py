@@ -38,20 +38,19 @@ def project_run(data, seed: int, epochs: int, runs_root: Path) -> dict[str, Any]
 
 
 def seed_style_run(data, seed: int, epochs: int) -> dict[str, Any]:
-    """The seed's pipeline: ImageDataGenerator on float32 host arrays, one-hot labels, default compile."""
+    """The seed's pipeline: Keras's BatchNormalization, ImageDataGenerator on float32 host arrays, one-hot labels,
+    default compile."""
     import keras
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
-    from benchmarks.pipelines import SEED_AUGMENTATION
+    from benchmarks.pipelines import SEED_AUGMENTATION, seed_model
     from lab_utils.training.experiments import get_experiment
-    from lab_utils.models.builders import build_model
     from lab_utils.training.fit import EpochTimer
     from lab_utils.training.train import make_optimizer
 
     config = get_experiment(EXPERIMENT).config.replace(seed=seed)
     keras.utils.set_random_seed(seed)
-    model = build_model(config.architecture, input_shape=data.input_shape, num_classes=data.num_classes,
-                        **config.model_kwargs)
+    model = seed_model(config, data.input_shape, data.num_classes)
     model.compile(optimizer=make_optimizer(config), loss="categorical_crossentropy", metrics=["accuracy"])
     one_hot = lambda y: keras.utils.to_categorical(y, data.num_classes)  # noqa: E731
     flow = ImageDataGenerator(**SEED_AUGMENTATION[AUGMENTATION]).flow(

@@ -3,8 +3,9 @@
 - `project`: what `lab_utils.training.train.train` does — `build_and_compile` with the experiment's `RunConfig`
   (per-device compile choices), `pipeline.fit_arguments` (uint8 tf.data with prefetch) with tf.data's
   autotuner off (`lab_utils.training.cpu.without_autotune`, the fix for TensorFlow's half-speed mode).
-- `seed`: what the seed's code did — host-side float32 images, one-hot labels, `categorical_crossentropy`
-  with Keras's default compile, `fit` on NumPy arrays, augmentation by `ImageDataGenerator` (Keras 3 keeps it
+- `keras_bn` (only when asked for): `project` with Keras's own `BatchNormalization` instead of `lab_utils`'s fused one.
+- `seed`: what the seed's code did — Keras's own `BatchNormalization`, host-side float32 images, one-hot labels,
+  `categorical_crossentropy` with Keras's default compile, `fit` on NumPy arrays, augmentation by `ImageDataGenerator` (Keras 3 keeps it
   in `keras.src.legacy`), TensorFlow's default threading.
 - `torch`: the same architecture in plain PyTorch, channels_last (benchmarks.torch_models).
 
@@ -26,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-PIPELINES = ("project", "seed", "torch")
+PIPELINES = ("project", "seed", "torch")  # timed by default
+EXTRA_PIPELINES = ("keras_bn",)  # timed when asked for (--pipeline)
 
 # The environment a fresh process needs to run only AVX2 code (libraries read it once, when they load):
 # oneDNN (TensorFlow's convolutions, matmuls, reorders) dispatches its JIT kernels up to ONEDNN_MAX_CPU_ISA, and XLA's
@@ -132,19 +134,47 @@ class KerasProject:
                 "execution": vars(self.execution), "batch_size": self.config.batch_size}
 
 
+def with_keras_batch_norm(model):
+    """A copy of `model` with Keras's own `BatchNormalization` wherever it has `lab_utils`'s fused one."""
+    import keras
+
+    from lab_utils.models.layers import FusedBatchNormalization
+
+    return keras.models.clone_model(model, clone_function=lambda layer: (
+        keras.layers.BatchNormalization.from_config(layer.get_config())
+        if isinstance(layer, FusedBatchNormalization) else layer))
+
+
+def seed_model(config, input_shape: tuple[int, ...], num_classes: int = 10):
+    """The experiment's network as the seed wrote it: Keras's own layers (its BatchNormalization, not the fused one)."""
+    from lab_utils.models.builders import build_model
+
+    kwargs = {k: v for k, v in config.model_kwargs.items() if k != "augmentation"}
+    return with_keras_batch_norm(build_model(config.architecture, input_shape=input_shape, num_classes=num_classes,
+                                             **kwargs))
+
+
+class KerasProjectKerasBN(KerasProject):
+    """The project's pipeline with Keras's own `BatchNormalization` instead of the fused one: what fusing buys."""
+
+    def __init__(self, case: Case, x: np.ndarray, y: np.ndarray, **overrides: Any) -> None:
+        super().__init__(case, x, y, **overrides)
+        compiled, self.model = self.model, with_keras_batch_norm(self.model)
+        self.model.compile_from_config(compiled.get_compile_config())  # the same optimizer, loss and call options
+
+
 class KerasSeed:
-    """The seed's pipeline: float32 host arrays, one-hot labels, default compile, ImageDataGenerator."""
+    """The seed's pipeline: Keras's BatchNormalization, float32 host arrays, one-hot labels, default compile,
+    ImageDataGenerator."""
 
     def __init__(self, case: Case, x: np.ndarray, y: np.ndarray, **_: Any) -> None:
         import keras
         from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
-        from lab_utils.models.builders import build_model
         from lab_utils.training.train import make_optimizer
 
         config = run_config(case)
-        kwargs = {k: v for k, v in config.model_kwargs.items() if k != "augmentation"}
-        self.model = build_model(config.architecture, input_shape=case.shape, num_classes=10, **kwargs)
+        self.model = seed_model(config, case.shape)
         self.model.compile(optimizer=make_optimizer(config), loss="categorical_crossentropy", metrics=["accuracy"])
         self.x = x.astype("float32")  # the seed scaled on the host: 4× the bytes of uint8
         self.y = keras.utils.to_categorical(y, 10)
@@ -199,7 +229,8 @@ class TorchPipeline:
 
 
 def _make(pipeline: str, case: Case, x: np.ndarray, y: np.ndarray, overrides: dict[str, Any]):
-    return {"project": KerasProject, "seed": KerasSeed, "torch": TorchPipeline}[pipeline](case, x, y, **overrides)
+    makers = {"project": KerasProject, "keras_bn": KerasProjectKerasBN, "seed": KerasSeed, "torch": TorchPipeline}
+    return makers[pipeline](case, x, y, **overrides)
 
 
 def serve(pipeline: str) -> None:

@@ -222,7 +222,8 @@ def _check_bn_before_relu(answer: Any) -> str | None:
 
     if not isinstance(answer, keras.Model):
         return f"`answer` should be a keras.Model, got {type(answer).__name__}."
-    kinds = [type(layer).__name__ for layer in answer.layers]
+    kinds = ["BatchNormalization" if isinstance(layer, keras.layers.BatchNormalization) else type(layer).__name__
+             for layer in answer.layers]  # FusedBatchNormalization counts as what it is: batch norm
     convs = [i for i, kind in enumerate(kinds) if kind == "Conv2D"]
     if len(convs) != 6:
         return f"Build three VGG blocks of two convolutions each: found {len(convs)} Conv2D layers."

@@ -63,3 +63,11 @@ def test_augmented_models_train_with_xla_under_jax() -> None:
                             text=True, timeout=600, env={**os.environ, "KERAS_BACKEND": "jax"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"flip_shift": [True, True], "flip_rotate": [True, True]}
+
+
+@pytest.mark.parametrize("backend, steps", [("torch", 1), ("jax", 8), ("tensorflow", 8)])
+def test_steps_per_execution_default_is_one_where_keras_refuses_more(monkeypatch, backend: str, steps: int) -> None:
+    from lab_utils.training import runtime
+
+    monkeypatch.setattr(runtime, "backend_name", lambda: backend)
+    assert runtime.default_steps_per_execution() == steps

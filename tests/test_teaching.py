@@ -19,6 +19,7 @@ from keras import layers
 
 from lab_utils import Lab
 from lab_utils.models import builders
+from lab_utils.models.layers import FusedBatchNormalization
 from lab_utils.models.transfer import CaffePreprocessing
 from lab_utils.run.runner import NOTEBOOKS, NOTEBOOKS_DIR
 from lab_utils.training import fit as fit_module, runtime
@@ -33,7 +34,8 @@ RUN_LINE = re.compile(r"^(\w+): (trained|loaded from the run cache) \(", re.M)
 def _model_cells(name: str) -> dict:
     """Exec a notebook's `keras-model` cells, as a student runs them, and return what they defined."""
     notebook = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
-    namespace = {"keras": keras, "layers": layers, "CaffePreprocessing": CaffePreprocessing, "seed": 0}
+    namespace = {"keras": keras, "layers": layers, "CaffePreprocessing": CaffePreprocessing,
+                 "FusedBatchNormalization": FusedBatchNormalization, "seed": 0}
     cells = [c.source for c in notebook.cells if "keras-model" in c.metadata.get("tags", [])]
     assert cells, f"{name} has no cell tagged keras-model"
     for source in cells:

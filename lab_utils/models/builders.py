@@ -17,6 +17,7 @@ import keras
 
 from lab_utils.data.augment import build_augmentation
 from lab_utils.errors import ConfigError
+from lab_utils.models.layers import FusedBatchNormalization
 from lab_utils.models.transfer import CaffePreprocessing, build_base
 
 __all__ = [
@@ -74,7 +75,7 @@ def dense_block(
     """The report's "dense block": `{name}` Dense(ReLU) → [`{name}_bn`] → [`{name}_dropout` if dropout > 0]."""
     x = keras.layers.Dense(units, activation="relu", kernel_initializer=RELU_INIT, name=name)(x)
     if batch_norm:
-        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = FusedBatchNormalization(name=f"{name}_bn")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
     return x
@@ -101,7 +102,7 @@ def vgg_block(
             name=f"{name}_conv{j}",
         )(x)
         if batch_norm:
-            x = keras.layers.BatchNormalization(name=f"{name}_bn{j}")(x)
+            x = FusedBatchNormalization(name=f"{name}_bn{j}")(x)
     x = keras.layers.MaxPooling2D(pool_size=2, name=f"{name}_pool")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)

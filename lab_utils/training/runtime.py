@@ -100,6 +100,8 @@ def default_steps_per_execution() -> int:
     benchmarks/README.md). Under a tf.distribute strategy 1: Keras's multi-step loop fails inside
     MirroredStrategy (tests/test_distribute.py).
     """
+    if backend_name() == "torch":  # Keras's torch trainer runs one step per call (it refuses more)
+        return 1
     if backend_name() == "tensorflow":
         import tensorflow as tf
 
