@@ -14,7 +14,8 @@ The machine is shared and noisy: the load average is recorded before and after e
 machine; Eigen's kernels do not change); `--isa native --isa avx2` times both, interleaved: the first mode's
 pipelines keep their plain names (and the targets), the others are named `pipeline@isa`. `--backend jax` runs the
 Keras pipelines (project, keras_bn) on another Keras backend as well (`project@jax`); `--pipeline keras_bn` adds
-the project's pipeline with Keras's own BatchNormalization.
+the project's pipeline with Keras's own BatchNormalization, `--pipeline validated` its epoch with the lesson's
+validation (what validating costs).
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ def run_case(name: str, workers: dict[str, Worker], settings: Settings, peak: di
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "other_processes_cores_max": round(max(o for v in others.values() for o in v), 2),
         "warmup_s": {p: round(i["warmup_s"], 1) for p, i in info.items()},
+        "keras_backend": {p: i["backend"] for p, i in info.items() if "backend" in i},
     }
 
 

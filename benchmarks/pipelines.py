@@ -4,6 +4,7 @@
   (per-device compile choices), `pipeline.fit_arguments` (uint8 tf.data with prefetch) with tf.data's
   autotuner off (`lab_utils.training.cpu.without_autotune`, the fix for TensorFlow's half-speed mode).
 - `keras_bn` (only when asked for): `project` with Keras's own `BatchNormalization` instead of `lab_utils`'s fused one.
+- `validated` (only when asked for): `project`'s epoch, then validation on a quarter as many images, as the lesson.
 - `seed`: what the seed's code did — Keras's own `BatchNormalization`, host-side float32 images, one-hot labels,
   `categorical_crossentropy` with Keras's default compile, `fit` on NumPy arrays, augmentation by `ImageDataGenerator` (Keras 3 keeps it
   in `keras.src.legacy`), TensorFlow's default threading.
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 PIPELINES = ("project", "seed", "torch")  # timed by default
-EXTRA_PIPELINES = ("keras_bn",)  # timed when asked for (--pipeline)
+EXTRA_PIPELINES = ("keras_bn", "validated")  # timed when asked for (--pipeline)
 
 # The environment a fresh process needs to run only AVX2 code (libraries read it once, when they load):
 # oneDNN (TensorFlow's convolutions, matmuls, reorders) dispatches its JIT kernels up to ONEDNN_MAX_CPU_ISA, and XLA's
@@ -96,11 +97,18 @@ def add_common_options(parser: argparse.ArgumentParser, cases: Iterable[str], ti
     parser.add_argument("--tiny", action="store_true", help=tiny)
     parser.add_argument("--steps-per-execution", type=int,
                         help="override the project's per-device choice (RunConfig.steps_per_execution)")
+    parser.add_argument("--jit-compile", choices=("on", "off"),
+                        help="override the project's per-device XLA choice (RunConfig.jit_compile)")
 
 
 def project_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The RunConfig fields the command line overrides for the project's pipeline."""
-    return {} if args.steps_per_execution is None else {"steps_per_execution": args.steps_per_execution}
+    overrides: dict[str, Any] = {}
+    if args.steps_per_execution is not None:
+        overrides["steps_per_execution"] = args.steps_per_execution
+    if args.jit_compile is not None:
+        overrides["jit_compile"] = args.jit_compile == "on"
+    return overrides
 
 
 class KerasProject:
@@ -127,11 +135,14 @@ class KerasProject:
         self.model.fit(**self.fit_args, epochs=1, verbose=0)
 
     def info(self) -> dict[str, Any]:
+        import keras
+
         from benchmarks.flops import flops_per_image
         from lab_utils.models.builders import count_params
 
         return {"flops_per_image": flops_per_image(self.model), "params": count_params(self.model)["total"],
-                "execution": vars(self.execution), "batch_size": self.config.batch_size}
+                "execution": vars(self.execution), "batch_size": self.config.batch_size,
+                "backend": keras.backend.backend()}
 
 
 def with_keras_batch_norm(model):
@@ -161,6 +172,21 @@ class KerasProjectKerasBN(KerasProject):
         super().__init__(case, x, y, **overrides)
         compiled, self.model = self.model, with_keras_batch_norm(self.model)
         self.model.compile_from_config(compiled.get_compile_config())  # the same optimizer, loss and call options
+
+
+class KerasProjectValidated(KerasProject):
+    """The project's epoch followed by the lesson's validation: a quarter as many images as it trains on (the mini
+    CIFAR-10's 761 per 3,044), evaluated as `lab.fit` does — what validating every epoch costs."""
+
+    def __init__(self, case: Case, x: np.ndarray, y: np.ndarray, **overrides: Any) -> None:
+        from lab_utils.training import pipeline
+        from lab_utils.training.fit import EVAL_BATCH
+
+        super().__init__(case, x, y, **overrides)
+        n = max(1, len(x) // 4)
+        val = pipeline.fit_arguments(x[:n], y[:n], batch_size=EVAL_BATCH, seed=0, shuffle=False)
+        self.fit_args.update(validation_data=(val["x"], val["y"]) if "y" in val else val["x"],
+                             validation_batch_size=val.get("batch_size"))
 
 
 class KerasSeed:
@@ -229,7 +255,8 @@ class TorchPipeline:
 
 
 def _make(pipeline: str, case: Case, x: np.ndarray, y: np.ndarray, overrides: dict[str, Any]):
-    makers = {"project": KerasProject, "keras_bn": KerasProjectKerasBN, "seed": KerasSeed, "torch": TorchPipeline}
+    makers = {"project": KerasProject, "keras_bn": KerasProjectKerasBN, "validated": KerasProjectValidated,
+              "seed": KerasSeed, "torch": TorchPipeline}
     return makers[pipeline](case, x, y, **overrides)
 
 

@@ -85,6 +85,48 @@ def test_an_unknown_isa_mode_is_refused_by_name(capsys) -> None:
     assert "invalid choice: 'avx3' (choose from 'native', 'avx2')" in capsys.readouterr().err
 
 
+def test_command_line_overrides_reach_the_projects_run_config() -> None:
+    import argparse
+
+    from benchmarks.pipelines import add_common_options, project_overrides
+
+    parser = argparse.ArgumentParser()
+    add_common_options(parser, CASES, tiny="")
+    assert project_overrides(parser.parse_args([])) == {}
+    assert project_overrides(parser.parse_args(["--jit-compile", "on", "--steps-per-execution", "2"])) == {
+        "jit_compile": True, "steps_per_execution": 2}
+    assert project_overrides(parser.parse_args(["--jit-compile", "off"])) == {"jit_compile": False}
+
+
+def test_keras_bn_pipeline_is_the_project_with_keras_batch_norm() -> None:
+    import keras
+
+    from benchmarks.pipelines import KerasProject, KerasProjectKerasBN, random_data
+    from lab_utils.models.layers import FusedBatchNormalization
+
+    x, y = random_data(CASES["vgg_bn"], 64)
+    project, plain = KerasProject(CASES["vgg_bn"], x, y), KerasProjectKerasBN(CASES["vgg_bn"], x, y)
+    kinds = lambda model: [type(layer) for layer in model.layers]  # noqa: E731
+    assert kinds(project.model).count(FusedBatchNormalization) == 7 and FusedBatchNormalization not in kinds(plain.model)
+    assert kinds(plain.model).count(keras.layers.BatchNormalization) == 7
+    assert plain.model.get_compile_config() == project.model.get_compile_config()  # same optimizer, loss, options
+
+
+@pytest.mark.e2e
+def test_backends_and_extra_pipelines_get_their_own_workers(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_training", "--tiny", "--only", "mnist_cnn", "--backend", "tensorflow",
+         "--backend", "jax", "--pipeline", "keras_bn", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    case = json.loads(out.read_text())["cases"]["mnist_cnn"]
+    assert case["keras_backend"] == {"project": "tensorflow", "project@jax": "jax", "keras_bn": "tensorflow",
+                                     "keras_bn@jax": "jax"}
+    assert set(case["ratios"]) == {"project/project@jax", "project/keras_bn", "project/keras_bn@jax"}
+
+
 @pytest.mark.e2e
 def test_tiny_benchmark_covers_every_model_and_pipeline(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
