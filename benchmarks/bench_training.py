@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--pipeline", action="append", choices=PIPELINES + EXTRA_PIPELINES,
                         help=f"time this pipeline (repeatable; default {', '.join(PIPELINES)}; always project)")
     parser.add_argument("--backend", action="append", choices=BACKENDS,
-                        help="run the Keras pipelines on this backend (repeatable; default tensorflow)")
+                        help="also run the Keras pipelines on this backend (repeatable; tensorflow always runs)")
     add_common_options(parser, CASES, tiny="seconds-long run that only checks everything works")
     args = parser.parse_args(argv)
     overrides = project_overrides(args)
@@ -269,12 +269,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         settings = Settings(**TINY, project_overrides=overrides)
     skipped = {}
     pipelines = list(dict.fromkeys(["project", *(args.pipeline or PIPELINES)]))
-    backends = list(dict.fromkeys(args.backend or ["tensorflow"]))
+    backends = list(dict.fromkeys(["tensorflow", *(args.backend or [])]))  # TensorFlow always: the reference
     reason = torch_available()
     if reason:
-        skipped.update({name: reason for name in ("torch", "backend torch") if name in pipelines + backends})
+        skipped.update({key: reason for key, asked in (("torch", pipelines), ("backend torch", backends))
+                        if "torch" in asked})
         pipelines = [p for p in pipelines if p != "torch"]
-        backends = [b for b in backends if b != "torch"] or ["tensorflow"]
+        backends = [b for b in backends if b != "torch"]
     cases = args.only or list(CASES)
     isas = list(dict.fromkeys(args.isa or ["native"]))
 

@@ -26,24 +26,44 @@ def _pair(shape: tuple[int, ...], **kwargs) -> tuple[keras.layers.Layer, keras.l
     return plain, fused
 
 
-@pytest.mark.parametrize("shape", [(16, 6, 5, 8), (64, 12), (2, 1, 1, 3)], ids=["conv", "dense", "tiny"])
-def test_same_outputs_gradients_and_moving_statistics_as_keras(shape) -> None:
-    plain, fused = _pair(shape, momentum=0.9)
+CASES = {  # name: (input shape, layer arguments, how the layer is called)
+    "conv": ((16, 6, 5, 8), {}, {}),
+    "dense": ((64, 12), {}, {}),
+    "tiny": ((2, 1, 1, 3), {}, {}),
+    "frozen": ((16, 6, 5, 8), {"trainable": False}, {}),  # inference mode even in training, statistics kept
+    "no-center-no-scale": ((16, 6, 5, 8), {"center": False, "scale": False}, {}),
+    "resnet-epsilon": ((16, 6, 5, 8), {"epsilon": 1.001e-5}, {}),  # keras.applications' ResNet50 value
+    "unknown-batch": ((64, 12), {}, {"unknown_batch": True}),
+    "xla": ((16, 6, 5, 8), {}, {"jit_compile": True}),
+}
+
+
+@pytest.mark.parametrize("shape, kwargs, how", CASES.values(), ids=CASES.keys())
+def test_same_outputs_gradients_and_moving_statistics_as_keras(shape, kwargs, how) -> None:
+    plain, fused = _pair(shape, momentum=0.9, **kwargs)
     x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, shape).astype("float32"))
+    signature = [tf.TensorSpec([None, *shape[1:]], tf.float32)] if how.get("unknown_batch") else None
     results = []
     for layer in (plain, fused):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = layer(x, training=True)
-            loss = tf.reduce_sum(y * tf.sin(x))  # a loss whose gradient reaches every input differently
-        grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
-        results.append([y, *grads, layer.moving_mean, layer.moving_variance, layer(x, training=False)])
-    for name, a, b in zip(["y", "dx", "dgamma", "dbeta", "moving_mean", "moving_variance", "inference"], *results):
-        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-4, err_msg=name)
+        @tf.function(input_signature=signature, jit_compile=how.get("jit_compile", False), reduce_retracing=True)
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x, training=True)
+                loss = tf.reduce_sum(y * tf.sin(x))  # a loss whose gradient reaches every input differently
+            return [y, *tape.gradient(loss, [x, *layer.trainable_weights])]
+
+        outputs = step(x)
+        results.append([*outputs, layer.moving_mean, layer.moving_variance, layer(x, training=False)])
+    assert len(results[0]) == len(results[1])
+    for i, (a, b) in enumerate(zip(*results)):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-4, err_msg=f"output {i}")
+    if kwargs.get("trainable") is False:
+        np.testing.assert_array_equal(np.asarray(fused.moving_variance), np.asarray(plain.moving_variance))
 
 
-def _op_types(layer: keras.layers.Layer, x: np.ndarray, **kwargs) -> set[str]:
-    fn = tf.function(lambda t: layer(t, training=True, **kwargs))
+def _op_types(layer: keras.layers.Layer, x: np.ndarray, training: bool = True, **kwargs) -> set[str]:
+    fn = tf.function(lambda t: layer(t, training=training, **kwargs))
     return {op.type for op in fn.get_concrete_function(tf.constant(x)).graph.get_operations()}
 
 
@@ -51,8 +71,12 @@ def test_the_fused_op_runs_in_training_and_inference() -> None:
     layer = FusedBatchNormalization()
     x = np.ones((4, 3, 3, 2), "float32")
     assert "FusedBatchNormV3" in _op_types(layer, x)
-    inference = tf.function(lambda t: layer(t, training=False)).get_concrete_function(tf.constant(x))
-    assert "FusedBatchNormV3" in {op.type for op in inference.graph.get_operations()}
+    assert "FusedBatchNormV3" in _op_types(layer, x, training=False)
+
+
+def test_mixed_precision_falls_back_to_keras() -> None:
+    layer = FusedBatchNormalization(dtype="mixed_float16")  # float16 compute: Keras upcasts, the fused path stays out
+    assert "FusedBatchNormV3" not in _op_types(layer, np.ones((4, 3, 3, 2), "float16"))
 
 
 @pytest.mark.parametrize("kwargs, shape, call", [

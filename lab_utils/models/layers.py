@@ -3,7 +3,7 @@
 Keras 3 computes `BatchNormalization` on TensorFlow from separate ops (mean, variance, normalise, their
 gradients: about a dozen passes over each activation), and TensorFlow runs them one by one on a CPU. TensorFlow's
 fused batch norm (`FusedBatchNormV3`, which oneDNN executes on a CPU) does the same arithmetic in one op forward
-and one backward. Speed measurements: benchmarks/README.md, "Batch norm in one kernel".
+and one backward. Measurements: benchmarks/README.md, "Batch norm in one kernel".
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="Run the report's notebooks in order with papermill and regenerate every figure and table.",
     )
     parser.add_argument("--profile", default="auto", choices=["auto", *PROFILES],
-                        help="smoke: a few minutes, chance-level numbers; lesson: ≤ 30 min on 2 cores, the report's "
+                        help="smoke: a few minutes, chance-level numbers; lesson: 20–35 min on 2 cores, the report's "
                              "effects visible; quick: full data, few epochs; full: the seed's protocol (GPU). "
                              "Default auto: full when a GPU is visible, else lesson.")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
@@ -106,7 +106,7 @@ def resolve_profile(name: str, *, allow_cpu: bool = False) -> str:
         print(f"run_all: {reason} → profile {name!r} (choose with --profile smoke|lesson|quick|full)", flush=True)
     elif name == "full" and not gpu and not allow_cpu:
         raise ConfigError(f"--profile full needs a GPU: {no_accelerator_cause(backend)}. Or run "
-                          "--profile lesson (≤ 30 min on a CPU), or add --allow-cpu to run the full protocol anyway")
+                          "--profile lesson (20–35 min on a CPU), or add --allow-cpu to run the full protocol anyway")
     print(f"run_all: every run uses {device_description()} (Keras backend {backend})", flush=True)
     return name
 

@@ -88,7 +88,7 @@ PROFILES: dict[str, Profile] = {
         name="lesson",
         description="the CPU default: ≤ 4,000 CIFAR-10 / 8,000 MNIST training images, the whole test set, ≤ 30 "
                     "epochs with early stopping (patience 5); transfer: new head on a frozen base, ≤ 3 epochs; the "
-                    "whole report in ≤ 30 min on 2 cores",
+                    "whole report in 20–35 min on 2 cores",
         train_limit={"mnist": 8000, "fashion_mnist": 8000, "cifar10": 4000},
         test_limit=None,
         max_epochs=30,

@@ -94,7 +94,7 @@ def default_mixed_precision() -> bool:
 
 
 def default_steps_per_execution() -> int:
-    """Train steps per compiled call: 8 on every device, to hide the host's per-step dispatch cost.
+    """Train steps per compiled call: 8 on every device (1 on the torch backend), to hide the host's per-step cost.
 
     Only per-batch callbacks see fewer calls; epochs, early stopping and the learned weights are unchanged (speed:
     benchmarks/README.md). Under a tf.distribute strategy 1: Keras's multi-step loop fails inside
