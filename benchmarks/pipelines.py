@@ -6,8 +6,8 @@
 - `keras_bn` (only when asked for): `project` with Keras's own `BatchNormalization` instead of `lab_utils`'s fused one.
 - `validated` (only when asked for): `project`'s epoch, then validation on a quarter as many images, as the lesson.
 - `seed`: what the seed's code did — Keras's own `BatchNormalization`, host-side float32 images, one-hot labels,
-  `categorical_crossentropy` with Keras's default compile, `fit` on NumPy arrays, augmentation by `ImageDataGenerator` (Keras 3 keeps it
-  in `keras.src.legacy`), TensorFlow's default threading.
+  `categorical_crossentropy` with Keras's default compile, `fit` on NumPy arrays, augmentation by
+  `ImageDataGenerator` (Keras 3 keeps it in `keras.src.legacy`), TensorFlow's default threading.
 - `torch`: the same architecture in plain PyTorch, channels_last (benchmarks.torch_models).
 
 One process per pipeline keeps their thread pools apart and leaves each library at its own defaults; the

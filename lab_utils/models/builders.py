@@ -195,7 +195,8 @@ def build_vgg_blocks(
         filters: the architecture as data, one VGG block `block{i}` per entry (its conv width); each block
             halves the image size, so len(filters) ≤ log2(min(height, width)).
         dense_units: width of the dense block `fc1`.
-        batch_norm: BatchNormalization after every convolution and after fc1 (81.89% → 84.42% in Table I).
+        batch_norm: batch norm (`FusedBatchNormalization`) after every convolution and after fc1 (81.89% →
+            84.42% in Table I).
         dropout: rate of the Dropout after every block and after fc1 (0.2 in the report); 0 leaves them out.
         augmentation: a preset of `lab_utils.data.augment.AUGMENTATION_PRESETS`, a layer, or None.
         name: the model's name.
@@ -247,7 +248,7 @@ def build_transfer_model(
         freeze_base: `base.trainable = False`, so only the head trains (the first stage of the keras-io
             transfer-learning guide); set `model.get_layer(base).trainable = True` and recompile to fine-tune.
             Either way the base runs in inference mode, so its batch norm keeps its statistics.
-        batch_norm: BatchNormalization `fc1_bn` in the head.
+        batch_norm: batch norm (`FusedBatchNormalization`) `fc1_bn` in the head.
         dense_units: width of the head's dense layer `fc1`.
         dropout: rate of `fc1_dropout`; 0 leaves it out.
         pooling: "flatten" or "avg" (GlobalAveragePooling2D); the same at 32×32, where the base ends at 1×1.
