@@ -184,9 +184,7 @@ class KerasProjectValidated(KerasProject):
 
         super().__init__(case, x, y, **overrides)
         n = max(1, len(x) // 4)
-        val = pipeline.fit_arguments(x[:n], y[:n], batch_size=EVAL_BATCH, seed=0, shuffle=False)
-        self.fit_args.update(validation_data=(val["x"], val["y"]) if "y" in val else val["x"],
-                             validation_batch_size=val.get("batch_size"))
+        self.fit_args.update(pipeline.validation_arguments(x[:n], y[:n], batch_size=EVAL_BATCH))
 
 
 class KerasSeed:

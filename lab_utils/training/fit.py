@@ -69,11 +69,10 @@ def fit_or_load(
                 timer = EpochTimer()
                 train = pipeline.fit_arguments(data.x_train, data.y_train, batch_size=config.batch_size,
                                                seed=config.seed)
-                val = pipeline.fit_arguments(data.x_val, data.y_val, batch_size=EVAL_BATCH, seed=0, shuffle=False)
                 history = model.fit(
                     **train, shuffle="y" in train,  # tf.data shuffles itself (seeded); Keras would only warn
-                    epochs=config.epochs, validation_data=(val["x"], val["y"]) if "y" in val else val["x"],
-                    validation_batch_size=val.get("batch_size"),
+                    epochs=config.epochs,
+                    **pipeline.validation_arguments(data.x_val, data.y_val, batch_size=EVAL_BATCH),
                     callbacks=[stopper, timer, keras.callbacks.TerminateOnNaN(), *callbacks], verbose=verbose,
                 )
                 record = make_record(model, config, data, key, history.history, timer.seconds,

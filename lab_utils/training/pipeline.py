@@ -48,6 +48,13 @@ def fit_arguments(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, s
     return {"x": data}
 
 
+def validation_arguments(x: np.ndarray, y: np.ndarray, *, batch_size: int) -> dict:
+    """`Model.fit`'s `validation_data` and `validation_batch_size` for these arrays, in order (no shuffle)."""
+    val = fit_arguments(x, y, batch_size=batch_size, seed=0, shuffle=False)
+    return {"validation_data": (val["x"], val["y"]) if "y" in val else val["x"],
+            "validation_batch_size": val.get("batch_size")}
+
+
 @contextlib.contextmanager
 def dtype_policy(mixed_precision: bool) -> Iterator[None]:
     """Build layers under "mixed_bfloat16" (bf16 compute, float32 weights) when asked, then restore the policy.
