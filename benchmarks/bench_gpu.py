@@ -2,7 +2,7 @@
 
 The seed reports 6 s per CIFAR-10 epoch without augmentation and 27 s with it, on an RTX 2070 (40,000 training
 images, batch 64). This benchmark times the same epoch for each model family of the report with what
-`lab_utils.training.train.train` does on this device (`build_and_compile`'s per-device choices: XLA, steps per
+`lab_utils.training.session.Session.run` does on this device (`build_and_compile`'s per-device choices: XLA, steps per
 execution, bf16 on GPUs that have it; `pipeline.fit_arguments`: on a JAX accelerator the uint8 images are put
 on the device once and Keras slices batches there), and checks issue 14's two GPU targets:
 

@@ -28,7 +28,7 @@ EXPERIMENT, AUGMENTATION = "cifar_vgg_bn", "flip_shift"
 
 def project_run(data, seed: int, epochs: int, runs_root: Path) -> dict[str, Any]:
     """The project's pipeline, exactly as the notebooks train it."""
-    from lab_utils import train
+    from lab_utils.training.session import train
     from lab_utils.training.experiments import get_experiment
 
     config = get_experiment(EXPERIMENT, AUGMENTATION).config.replace(epochs=epochs, patience=epochs, seed=seed)
@@ -46,7 +46,7 @@ def seed_style_run(data, seed: int, epochs: int) -> dict[str, Any]:
     from benchmarks.pipelines import SEED_AUGMENTATION, seed_model
     from lab_utils.training.experiments import get_experiment
     from lab_utils.training.fit import EpochTimer
-    from lab_utils.training.train import make_optimizer
+    from lab_utils.training.build import make_optimizer
 
     config = get_experiment(EXPERIMENT).config.replace(seed=seed)
     keras.utils.set_random_seed(seed)

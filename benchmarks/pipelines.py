@@ -1,6 +1,6 @@
 """The pipelines the benchmark compares, each run in its own worker process.
 
-- `project`: what `lab_utils.training.train.train` does — `build_and_compile` with the experiment's `RunConfig`
+- `project`: what `lab_utils.training.session.Session.run` does — `build_and_compile` with the experiment's `RunConfig`
   (per-device compile choices), `pipeline.fit_arguments` (uint8 tf.data with prefetch) with tf.data's
   autotuner off (`lab_utils.training.cpu.without_autotune`, the fix for TensorFlow's half-speed mode).
 - `keras_bn` (only when asked for): `project` with Keras's own `BatchNormalization` instead of `lab_utils`'s fused one.
@@ -112,13 +112,13 @@ def project_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 class KerasProject:
-    """The project's pipeline, as lab_utils.training.train.train runs it."""
+    """The project's pipeline, as lab_utils.training.session.Session.run runs it."""
 
     def __init__(self, case: Case, x: np.ndarray, y: np.ndarray, **overrides: Any) -> None:
         from lab_utils.training import pipeline
         from lab_utils.training.cpu import without_autotune
         from lab_utils.data.datasets import Dataset
-        from lab_utils.training.train import build_and_compile
+        from lab_utils.training.build import build_and_compile
 
         # overrides: RunConfig fields a caller may set (jit_compile, mixed_precision, steps_per_execution)
         self.config = run_config(case).replace(**overrides)
@@ -195,7 +195,7 @@ class KerasSeed:
         import keras
         from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
-        from lab_utils.training.train import make_optimizer
+        from lab_utils.training.build import make_optimizer
 
         config = run_config(case)
         self.model = seed_model(config, case.shape)

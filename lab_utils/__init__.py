@@ -3,7 +3,7 @@ figures, tables, and the batch job.
 
 `import lab_utils` loads nothing heavy: each name below is imported on first use, so the batch runner and its
 worker processes load Keras (and TensorFlow) only when a function needs it. Whenever Keras is first imported
-after this package, TensorFlow comes first with its start-up chatter filtered (lab_utils.run.quiet). No seeding,
+after this package, TensorFlow comes first with its start-up chatter filtered (lab_utils.quiet). No seeding,
 no rcParams, no backend choice happen on import (set KERAS_BACKEND first).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from lab_utils.run.quiet import quiet_on_first_import
+from lab_utils.quiet import quiet_on_first_import
 
 quiet_on_first_import()
 
@@ -40,7 +40,7 @@ _EXPORTS = {
     "load_records": "lab_utils.training.records",
     "Run": "lab_utils.training.fit",
     "fit_or_load": "lab_utils.training.fit",
-    "train": "lab_utils.training.train",
+    "Session": "lab_utils.training.session",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -70,4 +70,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from lab_utils.training.fit import Run, fit_or_load
     from lab_utils.training.profiles import PROFILES, get_profile
     from lab_utils.training.records import RunRecord, load_records
-    from lab_utils.training.train import train
+    from lab_utils.training.session import Session

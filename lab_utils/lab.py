@@ -1,4 +1,5 @@
-"""`Lab`: what a notebook needs in a few lines — the profile's data, cached runs, and where outputs go."""
+"""`Lab`: a training session (lab_utils.training.session) with what a notebook shows of it — figures, tables and
+the report's claims judged on its runs."""
 
 from __future__ import annotations
 
@@ -13,194 +14,51 @@ from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix
 
 from lab_utils.data.augment import preset_for_paper_name
-from lab_utils.data.datasets import CLASS_NAMES, Dataset, load_dataset
+from lab_utils.data.datasets import CLASS_NAMES, Dataset
 from lab_utils.errors import ConfigError
-from lab_utils.models.transfer import resolve_weights
-from lab_utils.paths import display_path, display_text, output_dir, resolve
-from lab_utils.paths import runs_dir as default_runs_dir
+from lab_utils.paths import display_text, output_dir, resolve
 from lab_utils.report import claims, stats
 from lab_utils.report.display import Code, Markdown, SavedFigure, Table
 from lab_utils.report.evaluation import Predictions, predict
 from lab_utils.report.plotting import plot_architecture, save_figure
 from lab_utils.report.tables import PAPER_RESULTS, comparison_rows, markdown_table, write_table
-from lab_utils.training import distribute, runtime
-from lab_utils.training.config import RunConfig
+from lab_utils.training import runtime
+from lab_utils.training.build import build_and_compile
 from lab_utils.training.experiments import BEST_MODEL_CANDIDATES, EXPERIMENTS, NOTEBOOK_RUNS, get_experiment
-from lab_utils.training.fit import Run, find_run, fit_or_load, run_key
-from lab_utils.training.profiles import Profile, get_profile
+from lab_utils.training.fit import Run
 from lab_utils.training.records import RunRecord, load_records
-from lab_utils.training.train import build_and_compile, build_catalogued, compile_model, compile_options
+from lab_utils.training.session import Session
 
 
-class Lab:
-    """One notebook's session: a profile, a data folder, output folders, a seed.
+class Lab(Session):
+    """One notebook's session (lab_utils.training.session.Session) and where its figures and tables go.
 
     Args:
-        profile: "smoke", "lesson", "quick", "full" or "auto" (see lab_utils.training.profiles).
-        data_dir: folder with per-dataset subfolders in the official formats; None = the usual sources.
-        figures_dir, tables_dir, runs_dir: output folders; None = figures/, tables/, runs/ (or LAB_RUNS_DIR)
-            under LAB_HOME, the project checkout, or else the current directory (lab_utils.paths.output_dir),
-            never inside an installed package. Relative paths, here and in data_dir, are taken from the directory where
-            run_all.sh / jupyterlab.sh was typed (lab_utils.paths.resolve), the same rule everywhere.
-        seed: seeds the data split and every run.
-        seeds: how many training seeds each run of the tables and claims gets (seed, seed + 1, ...); None = the
-            profile's (3 under `full`, else 1). Tables show mean ± std and a 95 % interval over seeds and images,
-            claims are judged over both. The data split and the test images stay those of `seed`.
-        epochs: overrides the profile's epoch budget for every run.
-        verbose: Keras fit verbosity; None = `LAB_FIT_VERBOSE` or 1 (a live progress bar per epoch, for
-            JupyterLab). run_all.sh sets LAB_FIT_VERBOSE=2 (one line per epoch) for papermill logs.
-        runs_archive: a run cache packed by `python -m lab_utils.run.pack` (or `LAB_RUNS_ARCHIVE`): its runs are
-            added to the run cache first, so a class can skip training.
+        profile, data_dir, runs_dir, seed, seeds, epochs, verbose, runs_archive: as `Session`. Under several
+            seeds, tables show mean ± std and a 95 % interval over seeds and images, and claims are judged over
+            both; the data split and the test images stay those of `seed`.
+        figures_dir, tables_dir: output folders; None = figures/, tables/ under LAB_HOME, the project checkout,
+            or else the current directory (lab_utils.paths.output_dir), never inside an installed package.
+            Relative paths are taken from the directory where run_all.sh / jupyterlab.sh was typed.
     """
 
     def __init__(
         self,
         profile: str = "auto",
         *,
-        data_dir: str | os.PathLike | None = None,
         figures_dir: str | os.PathLike | None = None,
         tables_dir: str | os.PathLike | None = None,
-        runs_dir: str | os.PathLike | None = None,
-        seed: int = 0,
-        seeds: int | None = None,
-        epochs: int | None = None,
-        verbose: int | str | None = None,
-        runs_archive: str | os.PathLike | None = None,
+        **session: Any,
     ) -> None:
-        self.profile: Profile = get_profile(profile)
-        self.data_dir = resolve(data_dir) if data_dir else None
+        super().__init__(profile, **session)
         self.figures_dir = resolve(figures_dir) if figures_dir else output_dir("figures")
         self.tables_dir = resolve(tables_dir) if tables_dir else output_dir("tables")
-        self.runs_dir = resolve(runs_dir) if runs_dir else default_runs_dir()
-        if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
-            raise ConfigError(f"epochs={epochs!r} must be a positive whole number or None (the profile's budget)")
-        seeds = self.profile.seeds if seeds is None else seeds
-        if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
-            raise ConfigError(f"seeds={seeds!r} must be a positive whole number (training seeds per run)")
-        self.seed = int(seed)
-        self.seeds = [self.seed + i for i in range(seeds)]
-        self.epochs = epochs
-        self.verbose = verbose if verbose is not None else int(os.environ.get("LAB_FIT_VERBOSE", "1"))
-        self._datasets: dict[str, Dataset] = {}
-        self._runs: dict[tuple[str, str | None, int], Run] = {}  # (experiment, augmentation, seed) -> run
         self._predictions: dict[tuple[str, str | None], Predictions] = {}
-        if runtime.default_mixed_precision() and keras.config.dtype_policy().name == "float32":
-            # As the batch workers build theirs, so a notebook's model has the same cache key (bf16 is in it).
-            keras.config.set_dtype_policy("mixed_bfloat16")
-            print("Lab: this GPU trains in bfloat16: models built from here on use Keras's mixed_bfloat16 policy "
-                  "(keras.config.set_dtype_policy('float32') turns it off)", flush=True)
-        archive = runs_archive or os.environ.get("LAB_RUNS_ARCHIVE")
-        if archive:  # a teacher's packed run cache: every cell runs, nothing in it trains again
-            from lab_utils.run.pack import unpack
 
-            added = unpack(archive, self.runs_dir)
-            print(f"{display_path(archive)}: {len(added)} run(s) added to the run cache {display_path(self.runs_dir)}")
-
-    def __repr__(self) -> str:
-        return (f"Lab(profile={self.profile.name!r}, backend={runtime.backend_name()!r}, "
-                f"device={runtime.device_description()!r}, data_dir={display_path(self.data_dir) if self.data_dir else None!r})")
-
-    def dataset(self, name: str) -> Dataset:
-        """The dataset under this profile's row limits, loaded once per session."""
-        if name not in self._datasets:
-            train_limit, test_limit = self.profile.limits(name)
-            self._datasets[name] = load_dataset(
-                name, self.data_dir, seed=self.seed, train_limit=train_limit, test_limit=test_limit,
-            )
-        return self._datasets[name]
-
-    def config(self, experiment: str, augmentation: str | None = None) -> RunConfig:
-        """The experiment's RunConfig under this profile, seed and epoch override."""
-        base = get_experiment(experiment, augmentation).config.replace(seed=self.seed)
-        return self.profile.apply(base, epochs=self.epochs)
-
-    def fit(
-        self, model: keras.Model, experiment: str, augmentation: str | None = None, *,
-        starts_from: Run | None = None, **changes: Any,
-    ) -> Run:
-        """Fit your compiled `model` with the fit settings of `experiment` under this profile, or load the run.
-
-        The epochs, patience, batch size and seed come from the catalogue (`lab.config(experiment)`); `changes`
-        overrides them (e.g. `epochs=2`). The cache key is your model's Keras config (names aside), its
-        compile settings, the fit settings, the data and the seed: a model equal to the catalogued one loads
-        the run the batch workers trained, an edited one trains under its own key. `starts_from` is the run
-        your model's weights come from (a second stage of fine-tuning). Tables and claims of this session use
-        the returned run for `experiment`.
-        """
-        config = self.config(experiment, augmentation).replace(**changes)
-        run = fit_or_load(model, config, self.dataset(config.dataset), runs_root=self.runs_dir, verbose=self.verbose,
-                          starts_from=starts_from.record.key if starts_from else None)
-        self._say(config, run, ", ".join(f"{k}={v}" for k, v in changes.items()) or "your model")
-        if not changes:
-            self._runs[(experiment, augmentation, config.seed)] = run
-            self._predictions.pop((experiment, augmentation), None)
-        return run
-
-    def run(self, experiment: str, augmentation: str | None = None, *, seed: int | None = None) -> Run:
-        """Train the catalogued experiment with lab_utils' builder, or load it from the run cache.
-
-        `seed` is the training seed (default: the session's `seed`); `runs` gives every seed of the session.
-        Data parallel when LAB_DATA_PARALLEL asks for it (lab_utils.training.distribute).
-        """
-        key = (experiment, augmentation, self.seed if seed is None else seed)
-        if key not in self._runs:
-            config = self.config(experiment, augmentation).replace(seed=key[2])
-            first = self.run(config.starts_from, seed=key[2]) if config.starts_from else None  # outside the scope
-            with distribute.data_parallel(distribute.requested()):
-                model, starts_from = self._catalogued_model(config, first)
-                run = fit_or_load(model, config, self.dataset(config.dataset), runs_root=self.runs_dir,
-                                  verbose=self.verbose, starts_from=starts_from)
-            self._say(config, run, f"{self.profile.name} profile" + (f", seed {config.seed}" if key[2] != self.seed
-                                                                         else ""))
-            self._runs[key] = run
-        return self._runs[key]
-
-    def runs(self, experiment: str, augmentation: str | None = None) -> list[Run]:
-        """The experiment trained (or loaded) once per seed of the session, first seed first."""
-        return [self.run(experiment, augmentation, seed=seed) for seed in self.seeds]
-
-    def is_cached(self, experiment: str, augmentation: str | None = None, *, seed: int | None = None) -> bool:
-        """Whether the catalogued run is in the run cache for this profile and data (`run` would load it)."""
-        config = self.config(experiment, augmentation).replace(seed=self.seed if seed is None else seed)
-        first = None
-        if config.starts_from is not None:
-            if not self.is_cached(config.starts_from, seed=config.seed):
-                return False
-            first = self.run(config.starts_from, seed=config.seed)
-        model, starts_from = self._catalogued_model(config, first)
-        key = run_key(model, config, self.dataset(config.dataset).fingerprint(), starts_from=starts_from)
-        return find_run(self.runs_dir, config, key)[1] is not None
-
-    def _catalogued_model(self, config: RunConfig, first: Run | None) -> tuple[keras.Model, str | None]:
-        """The compiled model the batch workers train for `config`, and the key of the run it starts from.
-
-        A second stage (`first`: its first stage's run) is a copy of that trained model with its base unfrozen,
-        recompiled at the stage's rate: what notebook 03 does by hand.
-        """
-        if first is None:
-            return build_catalogued(config, self.dataset(config.dataset)), None
-        model = keras.models.clone_model(first.model)
-        model.set_weights(first.model.get_weights())
-        model.get_layer(config.model_kwargs["base"]).trainable = not config.model_kwargs["freeze_base"]
-        compile_model(model, config)
-        return model, first.record.key
-
-    @staticmethod
-    def _say(config: RunConfig, run: Run, note: str) -> None:
-        """One line per run: trained or loaded, and how it did."""
-        print(f"{config.experiment}: {'loaded from the run cache' if run.cached else 'trained'} ({note}, "
-              f"{run.record.epochs_run} epochs, test accuracy {100 * run.record.test_accuracy:.2f} %)", flush=True)
-
-    @property
-    def compile_options(self) -> dict[str, Any]:
-        """`model.compile` options measured fastest on this device (XLA, steps per call): speed only."""
-        return compile_options()
-
-    def base_weights(self, experiment: str) -> str | None:
-        """What to pass as `weights=` to keras.applications for the experiment's base under this profile: the
-        local ImageNet file, or None (random weights) where the profile allows training without it."""
-        kwargs = self.config(experiment).model_kwargs
-        return resolve_weights(kwargs["base"], kwargs.get("weights"))
+    def fit(self, model: keras.Model, experiment: str, augmentation: str | None = None, **kwargs: Any) -> Run:
+        """`Session.fit`; the session's later predictions of that run come from the model you fitted."""
+        self._predictions.pop((experiment, augmentation), None)
+        return super().fit(model, experiment, augmentation, **kwargs)
 
     def predictions(self, experiment: str, augmentation: str | None = None) -> Predictions:
         """The run's softmax outputs on its test set (inference mode), computed once per session."""
@@ -287,6 +145,10 @@ class Lab:
             row["epochs"] = record.epochs_run if record else None
             row["parameters"] = record.params["total"] if record else None
             row["base"] = base_note(record) if record else None
+        edited = {labels[n]: self.differences[(n, None)] for n in experiments if (n, None) in self.differences}
+        if edited:  # a student's edited model: its row says so, and how it differs from the report's
+            for row in rows:
+                row["model"] = "yours: " + "; ".join(edited[row["network"]][:2]) if row["network"] in edited else None
         datasets = sorted({r.record.dataset["name"] for r in runs.values()})
         return self._write(rows, table, caption=caption, datasets=datasets)
 

@@ -1,7 +1,7 @@
 """No noise: the executed notebooks and run_all.sh's log hold what a student should read, and nothing else.
 
 TensorFlow's start-up lines, Keras's optimizer warning on cached runs and ipykernel's TCP warning are stopped at
-their source (lab_utils.run.quiet, training.build_and_compile, runner._ipc_kernel); a real warning would still show.
+their source (lab_utils.quiet, training.build_and_compile, runner._ipc_kernel); a real warning would still show.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_a_real_warning_still_shows(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    code = ("from lab_utils.run.quiet import filtered_stderr, startup_noise\n"
+    code = ("from lab_utils.quiet import filtered_stderr, startup_noise\n"
             "import os\n"
             "with filtered_stderr(startup_noise()):\n"
             "    os.write(2, b'W0000 00:00:0.0 1 real.cc:1] a real warning\\n')\n"

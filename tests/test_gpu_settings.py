@@ -42,7 +42,7 @@ AUGMENTED_MODELS_COMPILE = """
 import json, keras, numpy as np
 from lab_utils.data.augment import build_augmentation
 from lab_utils.training.config import RunConfig
-from lab_utils.training.train import compile_model
+from lab_utils.training.build import compile_model
 out = {}
 x = np.zeros((8, 16, 16, 3), np.uint8); y = np.zeros(8, np.int64)
 for preset in ("flip_shift", "flip_rotate"):  # RandomTranslation, RandomRotation

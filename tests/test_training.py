@@ -15,7 +15,7 @@ from lab_utils.data.datasets import load_dataset
 from lab_utils.errors import ConfigError
 from lab_utils.training.records import RECORD_FILE, WEIGHTS_FILE, load_records
 from lab_utils.training.runtime import default_jit_compile
-from lab_utils.training.train import train
+from lab_utils.training.session import train
 
 MINI = Path(__file__).resolve().parents[2] / "shared" / "data" / "mini"
 

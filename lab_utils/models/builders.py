@@ -17,7 +17,6 @@ import keras
 
 from lab_utils.data.augment import build_augmentation
 from lab_utils.errors import ConfigError
-from lab_utils.models.layers import FusedBatchNormalization
 from lab_utils.models.transfer import CaffePreprocessing, build_base
 
 __all__ = [
@@ -75,7 +74,7 @@ def dense_block(
     """The report's "dense block": `{name}` Dense(ReLU) → [`{name}_bn`] → [`{name}_dropout` if dropout > 0]."""
     x = keras.layers.Dense(units, activation="relu", kernel_initializer=RELU_INIT, name=name)(x)
     if batch_norm:
-        x = FusedBatchNormalization(name=f"{name}_bn")(x)
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
     return x
@@ -102,7 +101,7 @@ def vgg_block(
             name=f"{name}_conv{j}",
         )(x)
         if batch_norm:
-            x = FusedBatchNormalization(name=f"{name}_bn{j}")(x)
+            x = keras.layers.BatchNormalization(name=f"{name}_bn{j}")(x)
     x = keras.layers.MaxPooling2D(pool_size=2, name=f"{name}_pool")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
@@ -195,7 +194,7 @@ def build_vgg_blocks(
         filters: the architecture as data, one VGG block `block{i}` per entry (its conv width); each block
             halves the image size, so len(filters) ≤ log2(min(height, width)).
         dense_units: width of the dense block `fc1`.
-        batch_norm: batch norm (`FusedBatchNormalization`) after every convolution and after fc1 (81.89% →
+        batch_norm: batch norm (`keras.layers.BatchNormalization`) after every convolution and after fc1 (81.89% →
             84.42% in Table I).
         dropout: rate of the Dropout after every block and after fc1 (0.2 in the report); 0 leaves them out.
         augmentation: a preset of `lab_utils.data.augment.AUGMENTATION_PRESETS`, a layer, or None.
@@ -248,7 +247,7 @@ def build_transfer_model(
         freeze_base: `base.trainable = False`, so only the head trains (the first stage of the keras-io
             transfer-learning guide); set `model.get_layer(base).trainable = True` and recompile to fine-tune.
             Either way the base runs in inference mode, so its batch norm keeps its statistics.
-        batch_norm: batch norm (`FusedBatchNormalization`) `fc1_bn` in the head.
+        batch_norm: batch norm (`keras.layers.BatchNormalization`) `fc1_bn` in the head.
         dense_units: width of the head's dense layer `fc1`.
         dropout: rate of `fc1_dropout`; 0 leaves it out.
         pooling: "flatten" or "avg" (GlobalAveragePooling2D); the same at 32×32, where the base ends at 1×1.

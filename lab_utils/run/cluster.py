@@ -35,7 +35,7 @@ TASK_RETRIES = 2  # a task that raised is tried again this often; a killed worke
 
 @dataclass(frozen=True)
 class LabSettings:
-    """What every worker needs to rebuild the notebooks' Lab: plain strings and numbers, so it pickles."""
+    """What every worker needs to rebuild the notebooks' training session: plain strings and numbers, so it pickles."""
 
     profile: str
     data_dir: str | None
@@ -80,8 +80,8 @@ def planned_runs(notebooks: Iterable[str]) -> list[tuple[str, str | None]]:
 
 def pending_runs(settings: LabSettings, runs: Sequence[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
     """The runs not yet in the run cache (a killed run_all resumes here without retraining anything)."""
-    lab = _lab(settings)
-    return [run for run in runs if not all(lab.is_cached(*run, seed=seed) for seed in lab.seeds)]
+    session = _session(settings)
+    return [run for run in runs if not all(session.is_cached(*run, seed=seed) for seed in session.seeds)]
 
 
 def import_dask() -> Any:
@@ -154,17 +154,17 @@ def pin_to_worker_cpus() -> None:
             os.sched_setaffinity(int(task.name), cores)
 
 
-_LABS: dict[LabSettings, Any] = {}
+_SESSIONS: dict[LabSettings, Any] = {}
 
 
-def _lab(settings: LabSettings) -> Any:
-    """One Lab per settings and process, so a worker loads each dataset once for all its runs."""
-    from lab_utils.lab import Lab
+def _session(settings: LabSettings) -> Any:
+    """One training session per settings and process, so a worker loads each dataset once for all its runs."""
+    from lab_utils.training.session import Session
 
-    if settings not in _LABS:
-        _LABS[settings] = Lab(settings.profile, data_dir=settings.data_dir, runs_dir=settings.runs_dir,
-                              seed=settings.seed, seeds=settings.seeds, epochs=settings.epochs, verbose=0)
-    return _LABS[settings]
+    if settings not in _SESSIONS:
+        _SESSIONS[settings] = Session(settings.profile, data_dir=settings.data_dir, runs_dir=settings.runs_dir,
+                                      seed=settings.seed, seeds=settings.seeds, epochs=settings.epochs, verbose=0)
+    return _SESSIONS[settings]
 
 
 def train_in_this_process(settings: LabSettings, experiment: str, augmentation: str | None) -> dict[str, Any]:
@@ -172,7 +172,7 @@ def train_in_this_process(settings: LabSettings, experiment: str, augmentation: 
     from lab_utils.run.progress import describe
     from lab_utils.training.runtime import cpu_threads
 
-    runs = _lab(settings).runs(experiment, augmentation)  # every seed; a second stage loads its first stage too
+    runs = _session(settings).runs(experiment, augmentation)  # every seed; a second stage loads its first stage too
     more = f" (+ {len(runs) - 1} more seed(s))" if len(runs) > 1 else ""
     return {"summary": describe(runs[0].record) + more, "cached": all(r.cached for r in runs),
             "cpu_threads": cpu_threads()}
@@ -215,7 +215,7 @@ def train_one_main(payload: str) -> int:
     import json
 
     request = json.loads(payload)
-    with contextlib.redirect_stdout(sys.stderr):  # Lab's and Keras's own lines; stdout carries the result only
+    with contextlib.redirect_stdout(sys.stderr):  # the session's and Keras's own lines; stdout carries the result only
         result = train_in_this_process(LabSettings(**request["settings"]), request["experiment"],
                                        request["augmentation"])
     print(json.dumps(result), flush=True)

@@ -37,7 +37,7 @@ class RunConfig:
     monitor: str = "val_loss"  # what early stopping watches
     seed: int = 0
     jit_compile: bool | None = None  # None: chosen per device (see runtime.default_jit_compile)
-    mixed_precision: bool | None = None  # None: bf16 on GPUs that support it (runtime.default_mixed_precision)
+    mixed_precision: bool | None = None  # True: bf16 compute (a GPU speed-up); None/False: float32, as notebooks build
     steps_per_execution: int | None = None  # None: per device (runtime.default_steps_per_execution)
     starts_from: str | None = None  # a second stage: the experiment whose trained model this one continues
 

@@ -50,7 +50,7 @@ def fit_or_load(
     model: keras.Model, config: RunConfig, data: Dataset, *, runs_root: Path, verbose: int | str = 2,
     starts_from: str | None = None, callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> Run:
-    """Fit the compiled `model` as `config` says (seeded, early stopping, best weights) or load the same run.
+    """Fit the compiled `model` with `fit_model` (seeded) and keep the run, or load the same run from the cache.
 
     Either way `model` ends up holding the trained weights. `starts_from` is the key of the run whose weights
     the model already holds (a second stage of fine-tuning), so it is part of this run's key.
@@ -58,31 +58,42 @@ def fit_or_load(
     key = run_key(model, config, data.fingerprint(), starts_from=starts_from)
     folder, record = find_run(Path(runs_root), config, key)
     if record is None:  # another process (a worker, a notebook) may be training it: wait for it, then load
-        with claim.claimed(folder, done=lambda: load_record(folder, key) is not None, on_wait=_say_waiting(config)):
-            record = load_record(folder, key)
-            if record is None:
+        with claim.claimed(folder, done=lambda: load_record(folder, key) is not None,
+                           on_wait=_say_waiting(config)) as ours:
+            if ours:
                 deterministic = runtime.make_deterministic()
                 keras.utils.set_random_seed(int(config.seed))  # the same shuffles everywhere
                 reseed_random_layers(model, int(config.seed))  # ... and the same dropout masks and augmentations
-                stopper = keras.callbacks.EarlyStopping(monitor=config.monitor, patience=config.patience,
-                                                        restore_best_weights=True)
                 timer = EpochTimer()
-                train = pipeline.fit_arguments(data.x_train, data.y_train, batch_size=config.batch_size,
-                                               seed=config.seed)
-                history = model.fit(
-                    **train, shuffle="y" in train,  # tf.data shuffles itself (seeded); Keras would only warn
-                    epochs=config.epochs,
-                    **pipeline.validation_arguments(data.x_val, data.y_val, batch_size=EVAL_BATCH),
-                    callbacks=[stopper, timer, keras.callbacks.TerminateOnNaN(), *callbacks], verbose=verbose,
-                )
+                history = fit_model(model, data, config, verbose=verbose, callbacks=[timer, *callbacks])
                 record = make_record(model, config, data, key, history.history, timer.seconds,
                                      starts_from=starts_from, deterministic=deterministic)
                 save_run(folder, record, model)
                 return Run(model, record, folder, cached=False)
+        record = load_record(folder, key)
     if not model.optimizer.built:  # the saved file holds the optimizer's state too: give it somewhere to go
         model.optimizer.build(model.trainable_variables)
     model.load_weights(folder / WEIGHTS_FILE)
     return Run(model, record, folder, cached=True)
+
+
+def fit_model(
+    model: keras.Model, data: Dataset, config: RunConfig, *, verbose: int | str = 2,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> keras.callbacks.History:
+    """`model.fit` as the report trains: mini-batches, validation after every epoch, early stopping that keeps
+    the best epoch's weights. The images go in as uint8 batches (lab_utils.training.pipeline), scaled on the device."""
+    early_stopping = keras.callbacks.EarlyStopping(monitor=config.monitor, patience=config.patience,
+                                                   restore_best_weights=True)
+    train = pipeline.fit_arguments(data.x_train, data.y_train, batch_size=config.batch_size, seed=config.seed)
+    return model.fit(
+        **train,  # x (and y, batch_size), shuffled each epoch with the run's seed
+        epochs=config.epochs,
+        **pipeline.validation_arguments(data.x_val, data.y_val, batch_size=EVAL_BATCH),
+        callbacks=[early_stopping, keras.callbacks.TerminateOnNaN(), *callbacks],
+        verbose=verbose,
+        shuffle="y" in train,  # tf.data shuffles itself; Keras would only warn
+    )
 
 
 def find_run(runs_root: Path, config: RunConfig, key: str) -> tuple[Path, RunRecord | None]:

@@ -1,25 +1,23 @@
-"""The catalogue's runs, as the batch workers train them: build with lab_utils' builders, compile as the report
-did, then the same `fit_or_load` a notebook's hand-written model goes through (lab_utils.training.fit)."""
+"""The catalogue's models as the batch workers build them: lab_utils' builders, compiled as the report did.
+
+A notebook writes the same models in Keras; both go through the same `fit_or_load` (lab_utils.training.fit),
+called by the session (lab_utils.training.session)."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 
 from lab_utils.data.datasets import Dataset
 from lab_utils.errors import ConfigError
 from lab_utils.models.builders import build_model
-from lab_utils.paths import runs_dir
-from lab_utils.training import distribute, pipeline, runtime
+from lab_utils.training import pipeline, runtime
 from lab_utils.training.config import RunConfig
-from lab_utils.training.fit import EVAL_BATCH, Run, fit_or_load
 
-__all__ = ["EVAL_BATCH", "Execution", "Run", "build_and_compile", "build_catalogued", "build_for", "compile_model",
-           "compile_options", "make_optimizer", "train"]
+__all__ = ["Execution", "build_and_compile", "build_catalogued", "build_for", "compile_model", "compile_options",
+           "make_optimizer"]
 
 
 def build_for(config: RunConfig, data: Dataset) -> keras.Model:
@@ -53,7 +51,7 @@ class Execution:
 
         return cls(
             jit_compile=bool(pick(config and config.jit_compile, runtime.default_jit_compile)),
-            mixed_precision=bool(pick(config and config.mixed_precision, runtime.default_mixed_precision)),
+            mixed_precision=bool(config and config.mixed_precision),  # float32, as the notebooks' models, unless asked
             steps_per_execution=int(pick(config and config.steps_per_execution, runtime.default_steps_per_execution)),
         )
 
@@ -94,32 +92,3 @@ def build_catalogued(config: RunConfig, data: Dataset) -> keras.Model:
     keras.utils.set_random_seed(int(config.seed))
     model, _ = build_and_compile(config, data)
     return model
-
-
-def train(
-    config: RunConfig,
-    data: Dataset,
-    *,
-    runs_root: str | Path | None = None,
-    verbose: int | str = 2,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-    data_parallel: bool | None = None,
-) -> Run:
-    """Build the catalogued model of `config`, then train it on `data` or load the identical run from the cache.
-
-    Args:
-        config: what to train (model, optimizer, batch size, epochs, patience, seed).
-        data: the dataset; its fingerprint is part of the cache key, so other data retrains.
-        runs_root: the run cache folder (default `runs/`, or `LAB_RUNS_DIR`).
-        verbose: passed to `Model.fit` (2 = one line per epoch, readable under papermill).
-        callbacks: extra Keras callbacks (e.g. a progress bar).
-        data_parallel: split every batch across all devices (lab_utils.training.distribute); None reads
-            LAB_DATA_PARALLEL. Not part of the cache key: it changes the speed, not what is learned.
-
-    Returns:
-        A Run with the model (best weights restored), its record and folder.
-    """
-    with distribute.data_parallel(distribute.requested(data_parallel)):
-        model = build_catalogued(config, data)
-        return fit_or_load(model, config, data, runs_root=Path(runs_root) if runs_root is not None else runs_dir(),
-                           verbose=verbose, callbacks=callbacks)
