@@ -53,21 +53,15 @@ class Lab(Session):
         super().__init__(profile, **session)
         self.figures_dir = resolve(figures_dir) if figures_dir else output_dir("figures")
         self.tables_dir = resolve(tables_dir) if tables_dir else output_dir("tables")
-        self._predictions: dict[tuple[str, str | None], Predictions] = {}
-
-    def fit(self, model: keras.Model, experiment: str, augmentation: str | None = None, **kwargs: Any) -> Run:
-        """`Session.fit`; the session's later predictions of that run come from the model you fitted."""
-        self._predictions.pop((experiment, augmentation), None)
-        return super().fit(model, experiment, augmentation, **kwargs)
+        self._predictions: dict[str, Predictions] = {}  # by run key
 
     def predictions(self, experiment: str, augmentation: str | None = None) -> Predictions:
-        """The run's softmax outputs on its test set (inference mode), computed once per session."""
-        key = (experiment, augmentation)
-        if key not in self._predictions:
-            run = self.run(experiment, augmentation)
+        """The run's softmax outputs on its test set (inference mode), computed once per run."""
+        run = self.run(experiment, augmentation)
+        if run.record.key not in self._predictions:
             data = self.dataset(run.record.dataset["name"])
-            self._predictions[key] = predict(run.model, data.x_test, data.y_test)
-        return self._predictions[key]
+            self._predictions[run.record.key] = predict(run.model, data.x_test, data.y_test)
+        return self._predictions[run.record.key]
 
     def confusion(self, experiment: str, augmentation: str | None = None) -> np.ndarray:
         """The run's test confusion matrix (rows: true class), summed over the session's seeds."""
@@ -188,7 +182,7 @@ class Lab(Session):
                 "seeds": with_.n_seeds,
                 "reproduced_gain": round(gain.points, 2),
                 "gain_ci": f"{gain.low:+.1f} to {gain.high:+.1f}",
-                "gain_p": claims.format_p(gain.p),
+                "gain_p": stats.format_p(gain.p),
                 "epochs_with": augmented[0].record.epochs_run,
                 "base": base_note(augmented[0].record),
                 "profile": self.profile.name,
@@ -202,16 +196,15 @@ class Lab(Session):
 
     def verdicts(self, names: Sequence[str] | None = None, *, best: tuple[str, str | None] | None = None,
                  ) -> list[claims.Verdict]:
-        """The report's claims `names` (all by default), judged by paired tests on this session's runs: over
-        every seed trained so far, confusion matrices summed over seeds, curves from the first seed."""
-        by_name: dict[str, list[Run]] = {}
+        """The report's claims `names` (all by default), judged on every seed of this session's runs: paired tests
+        adjusted as one Holm family, curve and timing checks apart (lab_utils.report.claims)."""
+        by_name: dict[str, list[RunRecord]] = {}
         for key in sorted(self._runs, key=lambda k: k[2]):
-            by_name.setdefault(self._runs[key].name, []).append(self._runs[key])
-        correct = {name: [self._correct(r.record) for r in per_seed] for name, per_seed in by_name.items()}
-        confusions = {name: sum(self._confusion(r.record) for r in per_seed) for name, per_seed in by_name.items()}
+            by_name.setdefault(self._runs[key].name, []).append(self._runs[key].record)
+        datasets = {rs[0].dataset["name"] for rs in by_name.values()}
+        labels = {d: np.asarray(self.dataset(d).y_test).ravel() for d in datasets}
         best_name = self.run(*best).name if best else None
-        return claims.check_claims({n: rs[0].record for n, rs in by_name.items()}, confusions, CLASS_NAMES["cifar10"],
-                                   correct=correct, best_run=best_name, names=names)
+        return claims.check_claims(by_name, labels, CLASS_NAMES["cifar10"], best_run=best_name, names=names)
 
     def _accuracy(self, per_seed: Sequence[Run]) -> stats.Accuracy:
         """Mean test accuracy over seeds with its 95 % interval (lab_utils.report.stats.accuracy_interval)."""
@@ -231,7 +224,8 @@ class Lab(Session):
         """Bullets for a notebook's Summary: the named claims of the report (lab_utils.report.claims.CLAIMS),
         each with this run's outcome and the test that decided it, then the count of outcomes."""
         verdicts = self.verdicts(names, best=best)
-        return Markdown("\n".join(v.line() for v in verdicts) + f"\n\n{claims.outcome_sentence(verdicts)}\n")
+        context = claims.run_context(runtime.git_commit(), len(self.seeds), runtime.device_description())
+        return Markdown("\n".join(v.line() for v in verdicts) + f"\n\n{claims.outcome_sentence(verdicts, context)}\n")
 
     def claims_table(self, *, table: str = "claims") -> Table:
         """"What this run reproduces": every claim of the report with its outcome and test, written as a table."""
@@ -239,9 +233,10 @@ class Lab(Session):
         for key in dict.fromkeys(key for keys in NOTEBOOK_RUNS.values() for key in keys):  # in notebook order
             self.runs(*key)  # loaded from the run cache when the notebooks before this one trained them
         verdicts = self.verdicts(best=best)
+        context = claims.run_context(runtime.git_commit(), len(self.seeds), runtime.device_description())
         return self._write(claims.verdict_rows(verdicts), table, datasets=["mnist", "cifar10"],
-                           caption=f"What this run reproduces: the report's claims, judged by paired tests — "
-                                   f"{claims.outcome_sentence(verdicts)}")
+                           caption=f"What this run reproduces: the report's claims, tested as one Holm family — "
+                                   f"{claims.outcome_sentence(verdicts, context)}")
 
 
 def base_note(record: RunRecord) -> str | None:

@@ -5,8 +5,8 @@
 
 Idempotent. In each notebook it (a) sets the kernelspec to the standard `python3` (the only name Colab and Kaggle
 know; here bootstrap.sh maps python3 to the project's environment), (b) inserts, or updates, a first code cell
-tagged `lab-setup` that installs lab_utils when `import lab_utils` fails and, on Colab only, offers a folder on
-Google Drive for runs, figures and tables. The repository's address comes from one place: pyproject.toml's
+tagged `lab-setup` that installs the project when `import lab_utils` fails and, on Colab only and when asked
+(USE_GOOGLE_DRIVE = True), keeps runs, figures and tables on Google Drive. The repository's address comes from one place: pyproject.toml's
 [project.urls] Repository. In README.md it rewrites the block between the two `colab-links` markers.
 """
 
@@ -25,21 +25,20 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "langua
 BRANCH = "main"
 LINKS_START, LINKS_END = "<!-- colab-links: made by scripts/notebook_header.py -->", "<!-- /colab-links -->"
 
-SETUP = '''# Set-up for Colab, Kaggle or any Python without this project: installs lab_utils if it is missing (nothing
-# happens in the project's own environment). On Colab, runs, figures and tables can go to your Google Drive,
-# so they survive the VM; set LAB_HOME = "" to keep them on the VM. LAB_RUNS_ARCHIVE: a teacher's run cache
-# (class-runs.zip) to skip training.
+SETUP = '''# Set-up for Colab, Kaggle or any Python without this project: installs it when lab_utils is missing
+# (nothing happens in the project's own environment). Runs, figures and tables stay on this machine; on Colab,
+# USE_GOOGLE_DRIVE = True keeps them on your Google Drive instead (Colab then asks you to sign in).
+# LAB_RUNS_ARCHIVE: a teacher's run cache (class-runs.zip) to skip training.
 import importlib.util, os
 if importlib.util.find_spec("lab_utils") is None:
-    %pip install -q "lab_utils @ git+{repository}"
+    %pip install -q "{distribution} @ git+{repository}"
     importlib.invalidate_caches()
-if importlib.util.find_spec("google.colab") is not None:
-    LAB_HOME = "/content/drive/MyDrive/cnn-lab"
-    if LAB_HOME:
-        from google.colab import drive
-        drive.mount("/content/drive")
-        os.makedirs(LAB_HOME, exist_ok=True)
-        os.environ["LAB_HOME"] = LAB_HOME
+USE_GOOGLE_DRIVE = False
+if USE_GOOGLE_DRIVE and importlib.util.find_spec("google.colab") is not None:
+    from google.colab import drive
+    drive.mount("/content/drive")
+    os.environ["LAB_HOME"] = "/content/drive/MyDrive/cnn-lab"
+    os.makedirs(os.environ["LAB_HOME"], exist_ok=True)
 LAB_RUNS_ARCHIVE = ""
 if LAB_RUNS_ARCHIVE:
     os.environ["LAB_RUNS_ARCHIVE"] = LAB_RUNS_ARCHIVE'''
@@ -53,9 +52,14 @@ def repository(pyproject: Path = ROOT / "pyproject.toml") -> str:
     return urls["Repository"].rstrip("/")
 
 
-def setup_cell_source(repo: str) -> str:
+def distribution(pyproject: Path = ROOT / "pyproject.toml") -> str:
+    """The name pip installs the project under (pyproject.toml [project] name; the import name is lab_utils)."""
+    return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["name"]
+
+
+def setup_cell_source(repo: str, dist: str | None = None) -> str:
     """The first code cell's source for this repository."""
-    return SETUP.format(repository=repo)
+    return SETUP.format(repository=repo, distribution=dist or distribution())
 
 
 def with_header(notebook: nbformat.NotebookNode, repo: str) -> nbformat.NotebookNode:

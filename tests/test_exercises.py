@@ -23,7 +23,7 @@ from keras import layers
 
 from lab_utils import Lab
 from lab_utils.exercises import EXERCISES, TIERS, ExerciseError, check, split_gaps
-from lab_utils.models.builders import build_mlp, build_simple_cnn, build_transfer_model, build_vgg_blocks
+from lab_utils.models.builders import build_simple_cnn, build_transfer_model, build_vgg_blocks
 from lab_utils.models.transfer import CaffePreprocessing
 from lab_utils.report import plotting
 
@@ -62,7 +62,7 @@ def context(mini: Path, tmp_path_factory) -> dict:
     cifar = lab.dataset("cifar10")
     return {"np": np, "keras": keras, "layers": layers, "build_simple_cnn": build_simple_cnn, "seed": 0,
             "check": check, "mnist": lab.dataset("mnist"), "cifar": cifar, "sobel": SOBEL,
-            "kernels": build_simple_cnn().get_layer("conv1").kernel, "CaffePreprocessing": CaffePreprocessing,
+            "kernels": build_simple_cnn().get_layer("conv1").kernel, "model": build_simple_cnn(), "CaffePreprocessing": CaffePreprocessing,
             "plotting": plotting, "batch": cifar.x_train[:6].astype("float32")}
 
 
@@ -108,11 +108,11 @@ def _wrong_answers(context: dict) -> dict[str, tuple]:
         "00.2": ([0.5, 0.5, 0.5], {"images": cifar.x_train}),  # means of pixels rescaled to 0..1
         "00.3": (gaps[::-1], {"labels": mnist.y_train[:500]}),  # the two gaps swapped
         "01.1": (131_200, {}),  # fc1 of the 28×28 network
-        "01.2": (build_mlp(hidden_units=64), {}),
+        "01.2": (build_simple_cnn(), {}),  # still max-pooling
         "01.3": ((1.0, 0.5), kernels),
         "02.1": (591_274 - 1_290, {}),  # the softmax layer forgotten
         "02.2": (build_vgg_blocks(batch_norm=True), {}),  # batch norm after the ReLU, as the report has it
-        "02.3": (4, {"run": SimpleNamespace(record=SimpleNamespace(best_epoch=3))}),
+        "02.3": (3, {"run": _dropout_run(0.5, best_epoch=3)}),  # the right epoch of the wrong run (dropout 0.5)
         "03.1": (24_114_826, {}),  # every weight, the frozen base's too
         "03.2": (build_transfer_model("vgg19", weights=None, freeze_base=True), {}),  # still Flatten
         "03.3": (1.0, {"head": _timed(10.0), "tuned": _timed(40.0)}),
@@ -120,6 +120,14 @@ def _wrong_answers(context: dict) -> dict[str, tuple]:
         "04.2": (keras.Sequential([layers.RandomFlip("horizontal")]), {}),
         "04.3": ("dog", _gains_most("cat")),
     }
+
+
+def _dropout_run(rate: float, *, best_epoch: int, epochs: int = 10) -> SimpleNamespace:
+    """A run of the simple CNN with dropout `rate`, as exercise 02.3's check reads it."""
+    from lab_utils.models.builders import build_simple_cnn
+
+    return SimpleNamespace(model=build_simple_cnn(input_shape=(32, 32, 3), dropout=rate),
+                           record=SimpleNamespace(best_epoch=best_epoch, config={"epochs": epochs}))
 
 
 def _timed(seconds: float) -> SimpleNamespace:
@@ -145,6 +153,13 @@ def test_a_wrong_answer_fails_with_a_hint(exercise_id: str, context: dict, monke
     monkeypatch.setenv("LAB_STRICT_CHECKS", "1")
     with pytest.raises(ExerciseError, match=f"exercise {exercise_id}: wrong answer"):
         check(exercise_id, answer, **needs)
+
+
+def test_the_dropout_exercise_wants_its_own_run(strict, capsys) -> None:
+    check("02.3", 3, run=_dropout_run(0.25, best_epoch=3))
+    assert "✓ Exercise 02.3" in capsys.readouterr().out
+    with pytest.raises(ExerciseError, match="at most 10 epochs"):
+        check("02.3", 3, run=_dropout_run(0.25, best_epoch=3, epochs=50))
 
 
 def test_an_unanswered_exercise_says_so_and_never_raises(strict, capsys) -> None:

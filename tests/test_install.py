@@ -71,7 +71,7 @@ def build_wheel(dist: Path, tmp: Path) -> Path:
     shutil.copytree(ROOT / "lab_utils", src / "lab_utils", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist),
                     str(src)], check=True, capture_output=True, text=True, timeout=300)
-    (wheel,) = dist.glob("lab_utils-*.whl")
+    (wheel,) = dist.glob("cnn_keras_lab-*.whl")
     return wheel
 
 

@@ -83,7 +83,7 @@ def test_the_setup_cell_installs_only_where_lab_utils_is_missing(monkeypatch, in
     ipython = FakeIPython()
     code = TransformerManager().transform_cell(header.setup_cell_source(REPO))
     exec(compile(code, "setup-cell", "exec"), {"get_ipython": lambda: ipython})
-    expected = [] if installed else [("pip", f'install -q "lab_utils @ git+{REPO}"')]
+    expected = [] if installed else [("pip", f'install -q "cnn-keras-lab @ git+{REPO}"')]
     assert ipython.magics == expected
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from lab_utils.exercises.common import Exercise, _model_differences, _within
+from lab_utils.exercises.common import Exercise, _within
 
 
 def _check_fc1_params_32px(answer: Any) -> str | None:
@@ -17,10 +17,28 @@ def _check_fc1_params_32px(answer: Any) -> str | None:
                                         "fc1 has (side · side · 64) · 128 weights + 128 biases.")
 
 
-def _check_mlp(answer: Any) -> str | None:
-    from lab_utils.models.builders import build_mlp
+def _check_all_conv(answer: Any) -> str | None:
+    """Exercise 01.2: the CNN with each max-pool replaced by a learned stride-2 convolution."""
+    import keras
 
-    return _model_differences(answer, build_mlp())
+    if not isinstance(answer, keras.Model):
+        return f"`answer` should be a keras.Model, got {type(answer).__name__}."
+    kinds = [type(layer).__name__ for layer in answer.layers]
+    if "MaxPooling2D" in kinds:
+        return "Replace both MaxPooling2D layers: the stride-2 convolutions do their job."
+    strided = [layer for layer in answer.layers if isinstance(layer, keras.layers.Conv2D) and layer.strides == (2, 2)]
+    if kinds.count("Conv2D") != 5 or len(strided) != 2:
+        return (f"Expected 5 Conv2D layers, 2 of them with strides=2; found {kinds.count('Conv2D')} and "
+                f"{len(strided)}.")
+    if any(layer.padding != "same" for layer in strided):
+        return "Give the stride-2 convolutions padding=\"same\", so the side becomes ceil(n / 2)."
+    features = answer.layers[kinds.index("Flatten")].output.shape[-1]
+    if features != 5 * 5 * 64:
+        return f"`flatten` should see 5 · 5 · 64 = 1600 features, not {features}: follow the side through Eq. (3)."
+    expected = 320 + (9 * 32 * 32 + 32) + (9 * 32 * 64 + 64) + 2 * (9 * 64 * 64 + 64) + (1600 * 128 + 128) + 1290
+    if answer.count_params() != expected:
+        return f"{answer.count_params():,} parameters, expected {expected:,}: check each layer's filters and units."
+    return None
 
 
 def best_sobel_match(kernels: Any, sobel: Any) -> tuple[int, float]:
@@ -85,14 +103,22 @@ def _check_bn_before_relu(answer: Any) -> str | None:
 
 
 def _check_dropout_minimum(answer: Any, *, run: Any) -> str | None:
+    """Exercise 02.3: the run must be the simple CNN with dropout 0.25, trained at most 10 epochs."""
+    if run is None or not hasattr(run, "record"):
+        return "Set `lighter` to the run `lab.fit(...)` returned for the simple CNN with dropout 0.25."
+    rates = sorted({round(float(layer.rate), 4) for layer in run.model.layers if type(layer).__name__ == "Dropout"})
+    if rates != [0.25]:
+        return f"`lighter` should be the simple CNN with dropout 0.25 in both dropout layers; its rates are {rates}."
+    if run.record.config["epochs"] > 10:
+        return f"Train at most 10 epochs (lab.fit(..., epochs=10)); this run's budget was {run.record.config['epochs']}."
     expected = run.record.best_epoch
     return _within(answer, expected, 0, "Read the epoch with the lowest validation loss from the run: "
-                                        "`run.record.best_epoch` (1-based), or np.argmin of history['val_loss'] + 1.")
+                                        "`lighter.record.best_epoch` (1-based), or np.argmin of history['val_loss'] + 1.")
 
 
 EXERCISES: dict[str, Exercise] = {
     "01.1": Exercise("predict", "parameters of fc1 if the CNN were fed 32×32 grey images", _check_fc1_params_32px),
-    "01.2": Exercise("build", "the one-hidden-layer baseline in Keras, equal to build_mlp()", _check_mlp),
+    "01.2": Exercise("build", "the CNN with stride-2 convolutions instead of max-pooling", _check_all_conv),
     "01.3": Exercise("explore", "how Sobel-like conv1's kernels are, trained vs at initialisation",
                      _check_sobel_match),
     "02.1": Exercise("predict", "parameters of the VGG model with two blocks, filters=(32, 64)", _check_two_block_params),

@@ -173,7 +173,7 @@ def plot_training_vs_inference(
 
     Images (n, H, W, 1 or 3) — e.g. augmentation layers — are drawn as images, `n` of them per row. Anything
     else — Dropout or BatchNormalization activations — is drawn as a heat map of batch × features (flattened),
-    on one shared scale, titled with its mean, standard deviation and share of zeros, which are exactly what
+    each row on its own colour scale, titled with its mean, standard deviation and share of zeros, which are exactly what
     those layers change.
     """
     rows = {"input": to_numpy(inputs), "training=True": to_numpy(training), "training=False": to_numpy(inference)}
@@ -193,14 +193,14 @@ def plot_training_vs_inference(
             axes[r, 0].set_ylabel(name, fontsize=10)
     else:
         flat = {name: a.reshape(len(a), -1) for name, a in rows.items()}
-        limit = max(float(np.abs(a).max()) for a in flat.values()) or 1.0
         fig, axes = plt.subplots(3, 1, figsize=(8, 5.5), layout="constrained", squeeze=False)
         for ax, (name, a) in zip(axes[:, 0], flat.items()):
+            limit = float(np.abs(a).max()) or 1.0  # each row its own scale: a standardised row next to 0..255 pixels
             shown = ax.imshow(a, cmap=DIVERGING, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
             ax.set_title(f"{name}: {_stats(a)}", fontsize=10)
             ax.set_ylabel("image")
+            fig.colorbar(shown, ax=ax)
         axes[-1, 0].set_xlabel("feature")
-        fig.colorbar(shown, ax=axes[:, 0], shrink=0.6)
     if title:
         fig.suptitle(title)
     return fig

@@ -8,6 +8,7 @@ workers' run, and an edited one trains under its own key, announced in one line.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -137,9 +138,9 @@ class Session:
         if type(optimizer).__name__ != wanted:
             found.append(f"optimizer {type(optimizer).__name__} vs {wanted}")
         rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        if abs(rate - config.resolved_learning_rate) > 1e-12:
+        if not math.isclose(rate, config.resolved_learning_rate, rel_tol=1e-6):  # float32 in the optimizer
             found.append(f"learning rate {rate:g} vs {config.resolved_learning_rate:g}")
-        if wanted == "SGD" and abs(float(optimizer.momentum) - config.momentum) > 1e-12:
+        if wanted == "SGD" and not math.isclose(float(optimizer.momentum), config.momentum, rel_tol=1e-6):
             found.append(f"momentum {optimizer.momentum:g} vs {config.momentum:g}")
         return found
 
