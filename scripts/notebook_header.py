@@ -82,11 +82,12 @@ def with_header(notebook: nbformat.NotebookNode, repo: str) -> nbformat.Notebook
 
 
 def colab_links(repo: str, notebooks: list[Path]) -> str:
-    """The README's table: one Colab and one Kaggle link per notebook."""
+    """The README's table: one Colab and one Kaggle link per notebook, to its student version (solutions folded:
+    Colab ignores JupyterLab's collapsed cells, so the source notebooks would show every answer)."""
     path = repo.removeprefix("https://github.com/")
     rows = ["| notebook | Colab | Kaggle |", "|---|---|---|"]
     for nb in notebooks:
-        rel = f"notebooks/{nb.name}"
+        rel = f"notebooks/student/{nb.name}"
         colab = f"https://colab.research.google.com/github/{path}/blob/{BRANCH}/{rel}"
         kaggle = f"https://kaggle.com/kernels/welcome?src={repo}/blob/{BRANCH}/{rel}"
         rows.append(f"| `{nb.stem}` | [Open in Colab]({colab}) | [Open in Kaggle]({kaggle}) |")

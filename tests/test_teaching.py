@@ -280,3 +280,41 @@ def test_every_exercise_solution_passed_its_check_in_the_smoke_run(smoke: Path) 
         checks = [c for c in notebook.cells if "check" in c.metadata.get("tags", [])]
         said = ["".join(o.get("text", "") for o in c.get("outputs", [])) for c in checks]
         assert all("✓ Exercise" in text and "✗" not in text for text in said), (name, said)
+
+
+# A student's edit (a width, a rate), the run it must retrain, and the difference the notebook must name.
+EDITS = {
+    "01_mnist_cnn": ("1024 features\nx = layers.Dense(128,", "Dense(128", "Dense(96", "mnist_cnn", "units: 96 vs 128"),
+    "02_cifar10_cnn": ('x = layers.Dense(128, activation="relu", kernel_initializer="he_uniform", name="fc1")(x)\n'
+                       '    if dropout:\n        x = layers.Dropout(dropout, name="dropout2")', "Dense(128", "Dense(96",
+                       "cifar_simple_cnn", "units: 96 vs 128"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDITS))
+def test_an_edited_notebook_runs_to_the_end_and_retrains_the_edited_run(name: str, smoke: Path, tmp_path: Path,
+                                                                        mini: Path) -> None:
+    """Edit a model the way a lab invites (a width, a rate), Run All: no assertion stops the notebook, the edited
+    run trains under its own key (the rest load from the smoke run's cache), one line names the difference and
+    the tables label the row as the student's."""
+    import shutil
+
+    import papermill
+
+    where, old, new, run, difference = EDITS[name]
+    notebook = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
+    cells = [c for c in notebook.cells if c.cell_type == "code" and where in c.source]
+    assert len(cells) == 1, f"{name}: the edit's place is not one cell"
+    cells[0].source = cells[0].source.replace(where, where.replace(old, new, 1), 1)
+    nbformat.write(notebook, tmp_path / f"{name}.ipynb")
+    shutil.copytree(smoke / "runs", tmp_path / "runs")
+    papermill.execute_notebook(
+        str(tmp_path / f"{name}.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS_DIR), progress_bar=False,
+        parameters={"profile": "smoke", "data_dir": str(mini), "figures_dir": str(tmp_path / "figures"),
+                    "tables_dir": str(tmp_path / "tables"), "runs_dir": str(tmp_path / "runs")},
+    )  # raises on any cell error: the notebook ran to the end
+    done = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    text = "\n".join(o.get("text", "") for c in done.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    said = [line for line in text.splitlines() if line.startswith(f"{run}: ")]
+    assert said and said[0].startswith(f"{run}: trained (your model, not the report's: ") and difference in said[0]
+    assert any("yours: " in p.read_text() for p in (tmp_path / "tables").glob("*.md")), "no table labels it"
