@@ -223,10 +223,13 @@ def test_transfer_head_and_freezing(base, batch_norm, freeze_base):
     assert model.name == f"{base}_transfer"
     assert model.output_shape == (None, 10)
     assert [layer.name for layer in model.layers] == (
-        ["image", "caffe_preprocess", base, "flatten", "fc1"]
+        ["image", base, "flatten", "fc1"]
         + ["fc1_bn"] * batch_norm
         + ["fc1_dropout", "predictions"]
     )
+    # keras.applications.<base>.preprocess_input, called on the input tensor, is recorded as Keras operations
+    operations = [layer["class_name"] for layer in model.get_config()["layers"]]
+    assert operations[:6] == ["InputLayer", "GetItem", "GetItem", "GetItem", "Stack", "Add"]
     assert model.get_layer(base).count_params() == base_total
     params = count_params(model)
     assert params["total"] == base_total + head_trainable + head_moving

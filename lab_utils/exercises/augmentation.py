@@ -6,12 +6,32 @@ from typing import Any
 
 import numpy as np
 
-from lab_utils.exercises.common import Exercise, _within
+from lab_utils.exercises.common import Exercise
 
 
-def _check_uncovered_share(answer: Any) -> str | None:
-    return _within(answer, 1 - 0.9 * 0.9, 0.005, "A shift by 10 % of the width and 10 % of the height keeps a "
-                                                 "(1 − 0.1) × (1 − 0.1) part of the image; the rest is filled.")
+# The calls exercise 04.1 offers, normalised (spaces and the "(...)" of fit/evaluate/predict dropped).
+_CALLS = ("model.fit", "model.evaluate", "model.predict", "model(x)", "model(x,training=True)")
+_AUGMENTING_CALLS = {"model.fit", "model(x,training=True)"}
+
+
+def _normalise_call(call: str) -> str:
+    call = call.replace(" ", "").replace("(...)", "")
+    return call if call.startswith("model") else f"model.{call}"  # "fit" means model.fit
+
+
+def _check_augmenting_calls(answer: Any) -> str | None:
+    if isinstance(answer, str) or not isinstance(answer, (set, frozenset, list, tuple)):
+        return f"Give a set of calls, e.g. {{\"model.evaluate(...)\"}}; got {type(answer).__name__}."
+    if not all(isinstance(call, str) for call in answer):
+        return "Give the calls as strings, written as in the question."
+    calls = {_normalise_call(call) for call in answer}
+    if unknown := calls - set(_CALLS):
+        return (f"Not among the five calls: {', '.join(sorted(unknown))}. Choose from model.fit(...), "
+                "model.evaluate(...), model.predict(...), model(x), model(x, training=True).")
+    if calls == _AUGMENTING_CALLS:
+        return None
+    return ("Try it: call augment(batch, training=True) and augment(batch, training=False) (under 'See it work'), "
+            "then recall which `training` flag fit, evaluate, predict and a plain call give the model.")
 
 
 def _check_zoom_augmentation(answer: Any) -> str | None:
@@ -38,7 +58,8 @@ def _check_biggest_gain(answer: Any, *, without: Any, with_: Any, class_names: A
 
 
 EXERCISES: dict[str, Exercise] = {
-    "04.1": Exercise("predict", "largest share of an image that a 10 % shift both ways makes up", _check_uncovered_share),
+    "04.1": Exercise("predict", "which calls of a model with augmentation layers draw new random transformations",
+                     _check_augmenting_calls),
     "04.2": Exercise("build", "the final augmentation set plus RandomZoom(0.1)", _check_zoom_augmentation),
     "04.3": Exercise("explore", "the class that gained most test accuracy from flip + shift (VGG blocks + BN)",
                      _check_biggest_gain),

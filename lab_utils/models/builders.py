@@ -3,8 +3,9 @@
 Every builder returns an uncompiled functional `keras.Model` whose layers all have stable names (as in
 keras.applications: `block1_conv1`, `fc1`, `predictions`), so layers can be frozen or inspected by name and the
 architecture figures do not change between runs. Every model takes raw pixels 0..255 through the same stem:
-`image` → [`augmentation`, active only in training] → `rescale` (custom models) or `caffe_preprocess`
-(ImageNet bases). Hidden layers use ReLU and the output is a softmax named `predictions`, as in the report.
+`image` → [`augmentation`, active only in training] → `rescale` (custom models) or the base's
+`keras.applications.<net>.preprocess_input` (ImageNet bases). Hidden layers use ReLU and the output is a softmax
+named `predictions`, as in the report.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import keras
 
 from lab_utils.data.augment import build_augmentation
 from lab_utils.errors import ConfigError
-from lab_utils.models.transfer import CaffePreprocessing, build_base
+from lab_utils.models.transfer import IMAGENET_BASES, build_base, check_input_shape
 
 __all__ = [
     "MODEL_BUILDERS",
@@ -33,7 +34,8 @@ __all__ = [
 
 
 def _input_stem(
-    input_shape: Sequence[int], *, preprocessing: keras.layers.Layer, augmentation: str | keras.layers.Layer | None
+    input_shape: Sequence[int], *, preprocessing: Callable[[keras.KerasTensor], keras.KerasTensor],
+    augmentation: str | keras.layers.Layer | None,
 ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """`image` → [augmentation] → preprocessing; returns the model input and the tensor the body starts from.
 
@@ -255,16 +257,20 @@ def build_transfer_model(
         name: the model's name; default f"{base}_transfer".
 
     Returns:
-        Uncompiled model: image → [augmentation] → caffe_preprocess → `base` → flatten|avg_pool → fc1
-        [→ fc1_bn] [→ fc1_dropout] → predictions.
+        Uncompiled model: image → [augmentation] → `keras.applications.<base>.preprocess_input` (RGB → BGR minus
+        the ImageNet mean pixel, recorded as a few Keras operations) → `base` → flatten|avg_pool → fc1 [→ fc1_bn]
+        [→ fc1_dropout] → predictions. Notebook 03's `transfer_model` writes the same model in Keras.
     """
     _check_dropout(dropout)
     if pooling not in _POOLING_LAYERS:
         raise ConfigError(f"Unknown pooling {pooling!r}; known: {sorted(_POOLING_LAYERS)}")
-    preprocessing = CaffePreprocessing(name="caffe_preprocess")
-    # The stem (and its random layers) before the base: the order a notebook writes it in, so a seeded notebook
-    # draws the same initial weights as this builder.
-    inputs, x = _input_stem(input_shape, preprocessing=preprocessing, augmentation=augmentation)
+    if base not in IMAGENET_BASES:
+        raise ConfigError(f"Unknown transfer base {base!r}; known bases: {sorted(IMAGENET_BASES)}")
+    check_input_shape(base, input_shape)  # before preprocess_input, which needs 3 channels
+    # The stem (and its random layers) before the base: the order a notebook writes it in (augmentation, then
+    # keras.applications.<net>(...)), so a seeded notebook draws the same random base as this builder.
+    inputs, x = _input_stem(input_shape, preprocessing=IMAGENET_BASES[base].preprocess_input,
+                            augmentation=augmentation)
     base_model = build_base(base, tuple(input_shape), weights=weights)
     base_model.trainable = not freeze_base
     # The base always runs in inference mode, so its BatchNormalization keeps the ImageNet statistics even after

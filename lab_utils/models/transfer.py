@@ -1,5 +1,11 @@
 """The keras.applications side of transfer learning: ImageNet bases, their preprocessing, and offline weights.
 
+The models take raw 0..255 pixels and preprocess them inside the model with the base's own
+`keras.applications.<net>.preprocess_input`, called on the model's tensor (Keras records its few operations —
+three slices, a stack and an add of the ImageNet mean — in the model's config, so the model saves, clones and
+loads like any other). `imagenet_or_random` turns a notebook's `weights = "imagenet"` into what its profile can
+use on this machine, so the model code itself stays `keras.applications.ResNet50(..., weights=weights)`.
+
 keras.applications downloads the no-top weights with `keras.utils.get_file` into `KERAS_HOME/models/`. Offline,
 that fails with a bare "URL fetch failure" after the whole base was built, and a cached file whose hash differs
 from the official one is thrown away and re-downloaded. Here:
@@ -21,6 +27,7 @@ import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 
@@ -33,6 +40,8 @@ __all__ = [
     "CaffePreprocessing",
     "ImageNetBase",
     "build_base",
+    "check_input_shape",
+    "imagenet_or_random",
     "imagenet_weights_available",
     "resolve_weights",
 ]
@@ -50,6 +59,7 @@ class ImageNetBase:
     """Where keras.applications gets one base's no-top ImageNet weights (copied from its source, keras 3.15)."""
 
     constructor: Callable[..., keras.Model]
+    preprocess_input: Callable[..., Any]  # keras.applications.<net>.preprocess_input: what the weights expect
     file_name: str
     origin: str
     md5: str
@@ -61,6 +71,7 @@ _KERAS_WEIGHTS = "https://storage.googleapis.com/tensorflow/keras-applications"
 IMAGENET_BASES: dict[str, ImageNetBase] = {
     "vgg19": ImageNetBase(  # keras/src/applications/vgg19.py, WEIGHTS_PATH_NO_TOP
         constructor=keras.applications.VGG19,
+        preprocess_input=keras.applications.vgg19.preprocess_input,
         file_name="vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
         origin=f"{_KERAS_WEIGHTS}/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
         md5="253f8cb515780f3b799900260a226db6",
@@ -68,6 +79,7 @@ IMAGENET_BASES: dict[str, ImageNetBase] = {
     ),
     "resnet50": ImageNetBase(  # keras/src/applications/resnet.py, WEIGHTS_HASHES["resnet50"][1]
         constructor=keras.applications.ResNet50,
+        preprocess_input=keras.applications.resnet50.preprocess_input,
         file_name="resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
         origin=f"{_KERAS_WEIGHTS}/resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
         md5="4d473c1dd8becc155b73f8504c6f6626",
@@ -78,11 +90,11 @@ IMAGENET_BASES: dict[str, ImageNetBase] = {
 
 @keras.saving.register_keras_serializable(package="lab_utils")
 class CaffePreprocessing(keras.layers.Layer):
-    """ImageNet "caffe" preprocessing inside the model: RGB → BGR, then subtract the BGR channel means.
+    """ImageNet "caffe" preprocessing as one layer: RGB → BGR, then subtract the BGR channel means.
 
-    The same numbers as `keras.applications.vgg19.preprocess_input` / `resnet50.preprocess_input`, but as a
-    layer, so the model takes raw 0..255 pixels like the custom models and the step runs on the device.
-    Channels-last only (as every model of this package).
+    The same numbers as `keras.applications.vgg19.preprocess_input` / `resnet50.preprocess_input`. The builders
+    and notebooks now call those functions in the model instead (standard Keras); this layer stays registered so
+    that models saved with it still load. Channels-last only.
     """
 
     def __init__(self, mean: Sequence[float] = IMAGENET_BGR_MEAN, **kwargs) -> None:
@@ -197,6 +209,37 @@ def resolve_weights(base: str, weights: str | os.PathLike | None) -> str | None:
     return str(path)
 
 
+def imagenet_or_random(
+    weights: str | os.PathLike | None, profile: Any, bases: Sequence[str] = tuple(IMAGENET_BASES)
+) -> str | os.PathLike | None:
+    """The `weights=` a notebook hands keras.applications for `bases` under `profile` (a Lab's profile).
+
+    "imagenet" stays "imagenet" where the profile trains from ImageNet weights and every base's file is cached in
+    `keras_home()/models/` (checked against its official md5, so that keras.applications finds it rather than
+    downloading it again) or downloads now. It becomes None — random weights, said in one printed line — under a
+    profile that trains without them (`smoke`) or that falls back to random weights offline (`lesson`), as the
+    profile's catalogue does for the batch workers. Under `quick` and `full` a missing file raises WeightsError
+    saying where to copy it. None or the path of a weights file pass through unchanged.
+    """
+    if weights != "imagenet":
+        return weights
+    if not profile.imagenet_weights:
+        print(f"profile {profile.name!r} trains without ImageNet files: weights = None (random bases, so the "
+              "numbers are not transfer learning; the tables' `base` column says so)", flush=True)
+        return None
+    for base in bases:
+        spec = _lookup(base)
+        if profile.imagenet_fallback and not imagenet_weights_available(base):  # it printed why
+            return None
+        cached = Path(resolve_weights(base, "imagenet"))  # downloads it now, or raises WeightsError
+        if cached.name == spec.file_name and (actual := _md5(cached)) != spec.md5:
+            raise WeightsError(
+                f"{cached} has md5 {actual}, the official file's is {spec.md5}: keras.applications would download "
+                f"it again (offline: 'URL fetch failure'). Delete it and {_alternatives(spec, cached)}"
+            )
+    return "imagenet"
+
+
 def imagenet_weights_available(base: str) -> bool:
     """Whether the base's ImageNet file is cached or downloads now: a CPU lesson falls back to random weights
     without it (and says so in its tables), where `quick` and `full` stop with WeightsError."""
@@ -220,16 +263,21 @@ def _available(base: str, home: str) -> bool:
     return True
 
 
+def check_input_shape(base: str, input_shape: Sequence[int]) -> None:
+    """Raise ConfigError unless `input_shape` is (height, width, 3) with both sides at least 32, as the bases need."""
+    if len(input_shape) != 3 or input_shape[-1] != 3 or min(input_shape[:2]) < 32:
+        raise ConfigError(
+            f"{base} needs RGB images of at least 32×32 (height, width, 3); got input_shape={tuple(input_shape)}. "
+            f"Grey-scale images such as MNIST must be converted to 3 channels first."
+        )
+
+
 def build_base(
     base: str, input_shape: tuple[int, int, int], *, weights: str | os.PathLike | None = "imagenet"
 ) -> keras.Model:
     """The keras.applications convolutional base (`include_top=False`), weights loaded as `resolve_weights` says."""
     spec = _lookup(base)
-    if len(input_shape) != 3 or input_shape[-1] != 3 or min(input_shape[:2]) < 32:
-        raise ConfigError(
-            f"{base} needs RGB images of at least 32×32 (height, width, 3); got input_shape={input_shape}. "
-            f"Grey-scale images such as MNIST must be converted to 3 channels first."
-        )
+    check_input_shape(base, input_shape)
     local = resolve_weights(base, weights)
     try:
         return spec.constructor(include_top=False, weights=local, input_shape=tuple(input_shape))

@@ -23,7 +23,7 @@ import numpy as np
 from lab_utils.data.datasets import Dataset
 from lab_utils.errors import ConfigError
 from lab_utils.models.builders import count_params
-from lab_utils.training import claim, pipeline, runtime
+from lab_utils.training import pipeline, run_lock, runtime
 from lab_utils.training.config import RunConfig
 from lab_utils.training.records import WEIGHTS_FILE, RunRecord, load_record, run_dir, save_run
 
@@ -58,7 +58,7 @@ def fit_or_load(
     key = run_key(model, config, data.fingerprint(), starts_from=starts_from)
     folder, record = find_run(Path(runs_root), config, key)
     if record is None:  # another process (a worker, a notebook) may be training it: wait for it, then load
-        with claim.claimed(folder, done=lambda: load_record(folder, key) is not None,
+        with run_lock.locked(folder, done=lambda: load_record(folder, key) is not None,
                            on_wait=_say_waiting(config)) as ours:
             if ours:
                 deterministic = runtime.make_deterministic()
@@ -199,13 +199,28 @@ def model_signature(model: keras.Model) -> Any:
 
 
 def model_differences(written: keras.Model, built: keras.Model) -> list[str]:
-    """Where two models' signatures differ, layer by layer (empty: the same network, so the same cache key)."""
+    """Where two models' signatures differ, layer by layer, named as in `written` (empty: the same network, so the
+    same cache key). A layer whose only change is the input shape an earlier change gave it is not listed, unless
+    nothing else differs (then every difference is)."""
     ours, theirs = model_signature(written)["layers"], model_signature(built)["layers"]
-    problems = [f"layer {i} ({a.get('class_name')} vs {b.get('class_name')}): {_first_difference(a, b)}"
-                for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+    names = [layer.name for layer in written.layers] if len(written.layers) == len(ours) else []
+    problems = []
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        if a == b or _drop_build_config(a) == _drop_build_config(b):
+            continue
+        kind = a.get("class_name") if a.get("class_name") == b.get("class_name") else \
+            f"{a.get('class_name')} vs {b.get('class_name')}"
+        label = f"{names[i]} ({kind})" if names else f"layer {i} ({kind})"
+        problems.append(f"{label}: {_first_difference(_drop_build_config(a), _drop_build_config(b))}")
     if len(ours) != len(theirs):
         problems.append(f"{len(ours)} layers vs {len(theirs)} layers")
-    return problems
+    return problems or [f"layer {i}: {_first_difference(a, b)}" for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+
+
+def _drop_build_config(layer: Any) -> Any:
+    """A layer's signature without the shapes it was built for and called on (they follow from earlier layers)."""
+    return {k: v for k, v in layer.items() if k not in ("build_config", "inbound_nodes")} if isinstance(layer, dict) \
+        else layer
 
 
 def _first_difference(a: Any, b: Any, path: str = "") -> str:
@@ -213,7 +228,7 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
         for k in sorted(set(a) | set(b)):
             if a.get(k) != b.get(k):
                 return _first_difference(a.get(k), b.get(k), f"{path}.{k}")
-    return f"{path.lstrip('.')}: {a!r} vs {b!r}"
+    return f"{path.lstrip('.').removeprefix('config.')}: {a!r} vs {b!r}"
 
 
 def _drop_dtypes(node: Any) -> Any:
