@@ -13,9 +13,9 @@ The machine is shared and noisy: the load average is recorded before and after e
 `--isa avx2` runs the workers with oneDNN and XLA capped at AVX2 (an AVX2-only laptop's code paths on an AVX-512
 machine; Eigen's kernels do not change); `--isa native --isa avx2` times both, interleaved: the first mode's
 pipelines keep their plain names (and the targets), the others are named `pipeline@isa`. `--backend jax` runs the
-Keras pipelines (project, keras_bn) on another Keras backend as well (`project@jax`); `--pipeline keras_bn` adds
-the project's pipeline with Keras's own BatchNormalization, `--pipeline validated` its epoch with the lesson's
-validation (what validating costs).
+Keras pipelines (project, fused_bn) on another Keras backend as well (`project@jax`); `--pipeline fused_bn` adds
+the project's pipeline with lab_utils's FusedBatchNormalization (what fusing batch norm buys), `--pipeline validated`
+its epoch with the lesson's validation (what validating costs).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from benchmarks.pipelines import (CASES, EXTRA_PIPELINES, ISAS, PIPELINES, add_c
                                   project_overrides)
 
 BACKENDS = ("tensorflow", "jax", "torch")  # Keras backends the project's pipeline can be timed on (--backend)
-KERAS_PIPELINES = ("project", "keras_bn")  # the pipelines that run on whichever backend is asked for
+KERAS_PIPELINES = ("project", "fused_bn")  # the pipelines that run on whichever backend is asked for
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"steps": 2, "repeats": 1, "warmup_epochs": 1, "matmul_n": 512, "matmul_repeats": 1}

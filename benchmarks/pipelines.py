@@ -3,7 +3,8 @@
 - `project`: what `lab_utils.training.session.Session.run` does — `build_and_compile` with the experiment's `RunConfig`
   (per-device compile choices), `pipeline.fit_arguments` (uint8 tf.data with prefetch) with tf.data's
   autotuner off (`lab_utils.training.cpu.without_autotune`, the fix for TensorFlow's half-speed mode).
-- `keras_bn` (only when asked for): `project` with Keras's own `BatchNormalization` instead of `lab_utils`'s fused one.
+- `fused_bn` (only when asked for): `project` with `lab_utils.models.layers.FusedBatchNormalization` (batch norm in
+  one fused op on TensorFlow) instead of Keras's `BatchNormalization`: the optional way to go faster.
 - `validated` (only when asked for): `project`'s epoch, then validation on a quarter as many images, as the lesson.
 - `seed`: what the seed's code did — Keras's own `BatchNormalization`, host-side float32 images, one-hot labels,
   `categorical_crossentropy` with Keras's default compile, `fit` on NumPy arrays, augmentation by
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 PIPELINES = ("project", "seed", "torch")  # timed by default
-EXTRA_PIPELINES = ("keras_bn", "validated")  # timed when asked for (--pipeline)
+EXTRA_PIPELINES = ("fused_bn", "validated")  # timed when asked for (--pipeline)
 
 # The environment a fresh process needs to run only AVX2 code (libraries read it once, when they load):
 # oneDNN (TensorFlow's convolutions, matmuls, reorders) dispatches its JIT kernels up to ONEDNN_MAX_CPU_ISA, and XLA's
@@ -145,32 +146,34 @@ class KerasProject:
                 "backend": keras.backend.backend()}
 
 
-def with_keras_batch_norm(model):
-    """A copy of `model` with Keras's own `BatchNormalization` wherever it has `lab_utils`'s fused one."""
+def with_fused_batch_norm(model):
+    """A copy of `model` with `lab_utils`'s `FusedBatchNormalization` wherever it has Keras's `BatchNormalization`
+    (same weights and config: the fused layer is a subclass that computes the same function in one op)."""
     import keras
 
     from lab_utils.models.layers import FusedBatchNormalization
 
-    return keras.models.clone_model(model, clone_function=lambda layer: (
-        keras.layers.BatchNormalization.from_config(layer.get_config())
-        if isinstance(layer, FusedBatchNormalization) else layer))
+    def fused(layer):
+        plain = type(layer) is keras.layers.BatchNormalization
+        return FusedBatchNormalization.from_config(layer.get_config()) if plain else layer
+
+    return keras.models.clone_model(model, clone_function=fused)
 
 
 def seed_model(config, input_shape: tuple[int, ...], num_classes: int = 10):
-    """The experiment's network as the seed wrote it: Keras's own layers (its BatchNormalization, not the fused one)."""
+    """The experiment's network as the seed wrote it: the builders' Keras layers, its BatchNormalization included."""
     from lab_utils.models.builders import build_model
 
     kwargs = {k: v for k, v in config.model_kwargs.items() if k != "augmentation"}
-    return with_keras_batch_norm(build_model(config.architecture, input_shape=input_shape, num_classes=num_classes,
-                                             **kwargs))
+    return build_model(config.architecture, input_shape=input_shape, num_classes=num_classes, **kwargs)
 
 
-class KerasProjectKerasBN(KerasProject):
-    """The project's pipeline with Keras's own `BatchNormalization` instead of the fused one: what fusing buys."""
+class KerasProjectFusedBN(KerasProject):
+    """The project's pipeline with `FusedBatchNormalization` instead of Keras's batch norm: what fusing buys."""
 
     def __init__(self, case: Case, x: np.ndarray, y: np.ndarray, **overrides: Any) -> None:
         super().__init__(case, x, y, **overrides)
-        compiled, self.model = self.model, with_keras_batch_norm(self.model)
+        compiled, self.model = self.model, with_fused_batch_norm(self.model)
         self.model.compile_from_config(compiled.get_compile_config())  # the same optimizer, loss and call options
 
 
@@ -253,7 +256,7 @@ class TorchPipeline:
 
 
 def _make(pipeline: str, case: Case, x: np.ndarray, y: np.ndarray, overrides: dict[str, Any]):
-    makers = {"project": KerasProject, "keras_bn": KerasProjectKerasBN, "validated": KerasProjectValidated,
+    makers = {"project": KerasProject, "fused_bn": KerasProjectFusedBN, "validated": KerasProjectValidated,
               "seed": KerasSeed, "torch": TorchPipeline}
     return makers[pipeline](case, x, y, **overrides)
 

@@ -41,6 +41,7 @@ _EXPORTS = {
     "Run": "lab_utils.training.fit",
     "fit_or_load": "lab_utils.training.fit",
     "Session": "lab_utils.training.session",
+    "train": "lab_utils.training.session",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -70,4 +71,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from lab_utils.training.fit import Run, fit_or_load
     from lab_utils.training.profiles import PROFILES, get_profile
     from lab_utils.training.records import RunRecord, load_records
-    from lab_utils.training.session import Session
+    from lab_utils.training.session import Session, train

@@ -11,6 +11,8 @@ import os
 import re
 from pathlib import Path
 
+from lab_utils import settings
+
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 
 
@@ -27,7 +29,7 @@ PROJECT_ROOT = CHECKOUT_ROOT or Path.cwd().resolve()
 def output_root() -> Path:
     """Where runs/, figures/, tables/ and build/ go by default: `LAB_HOME`, else the checkout, else the current
     directory — never inside the installed package."""
-    value = os.environ.get("LAB_HOME")
+    value = settings.text("LAB_HOME")
     if value:
         return Path(value).expanduser().resolve()
     return CHECKOUT_ROOT or Path.cwd().resolve()
@@ -43,7 +45,7 @@ def caller_dir() -> Path:
     so a kernel (whose own working directory is notebooks/) resolves relative paths as the shell did.
     Without it (a kernel started some other way) relative paths are taken from the checkout, or, installed, from
     the current directory."""
-    value = os.environ.get("LAB_CALLER_DIR")
+    value = settings.text("LAB_CALLER_DIR")
     return Path(value) if value else (CHECKOUT_ROOT or Path.cwd().resolve())
 
 
@@ -89,11 +91,11 @@ def keras_home() -> Path:
 
 def data_dir_from_env() -> Path | None:
     """The folder named by `LAB_DATA_DIR`, if set: per-dataset subfolders in the official formats."""
-    value = os.environ.get("LAB_DATA_DIR")
+    value = settings.text("LAB_DATA_DIR")
     return resolve(value) if value else None
 
 
 def runs_dir() -> Path:
     """The run cache (records + weights); `LAB_RUNS_DIR` moves it, e.g. to a faster disk."""
-    value = os.environ.get("LAB_RUNS_DIR")
+    value = settings.text("LAB_RUNS_DIR")
     return resolve(value) if value else output_dir("runs")

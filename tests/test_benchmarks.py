@@ -98,18 +98,23 @@ def test_command_line_overrides_reach_the_projects_run_config() -> None:
     assert project_overrides(parser.parse_args(["--jit-compile", "off"])) == {"jit_compile": False}
 
 
-def test_keras_bn_pipeline_is_the_project_with_keras_batch_norm() -> None:
+def test_fused_bn_pipeline_is_the_project_with_fused_batch_norm() -> None:
     import keras
 
-    from benchmarks.pipelines import KerasProject, KerasProjectKerasBN, random_data
+    from benchmarks.pipelines import KerasProject, KerasProjectFusedBN, random_data
     from lab_utils.models.layers import FusedBatchNormalization
 
     x, y = random_data(CASES["vgg_bn"], 64)
-    project, plain = KerasProject(CASES["vgg_bn"], x, y), KerasProjectKerasBN(CASES["vgg_bn"], x, y)
-    kinds = lambda model: [type(layer) for layer in model.layers]  # noqa: E731
-    assert kinds(project.model).count(FusedBatchNormalization) == 7 and FusedBatchNormalization not in kinds(plain.model)
-    assert kinds(plain.model).count(keras.layers.BatchNormalization) == 7
-    for model in (project.model, plain.model):  # the RunConfig's choices for this device, not Keras's defaults
+    project, fused = KerasProject(CASES["vgg_bn"], x, y), KerasProjectFusedBN(CASES["vgg_bn"], x, y)
+
+    def kinds(model):
+        return [type(layer) for layer in model.layers]
+
+    assert kinds(project.model).count(keras.layers.BatchNormalization) == 7
+    assert FusedBatchNormalization not in kinds(project.model)
+    assert kinds(fused.model).count(FusedBatchNormalization) == 7
+    assert [w.shape for w in fused.model.weights] == [w.shape for w in project.model.weights]
+    for model in (project.model, fused.model):  # the RunConfig's choices for this device, not Keras's defaults
         assert model.steps_per_execution == project.execution.steps_per_execution == 8
         assert model.jit_compile is project.execution.jit_compile is False
         assert model.loss == "sparse_categorical_crossentropy"
@@ -121,14 +126,14 @@ def test_backends_and_extra_pipelines_get_their_own_workers(tmp_path: Path) -> N
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_training", "--tiny", "--only", "mnist_cnn", "--backend", "tensorflow",
-         "--backend", "jax", "--pipeline", "keras_bn", "--json", str(out)],
+         "--backend", "jax", "--pipeline", "fused_bn", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     case = json.loads(out.read_text())["cases"]["mnist_cnn"]
-    assert case["keras_backend"] == {"project": "tensorflow", "project@jax": "jax", "keras_bn": "tensorflow",
-                                     "keras_bn@jax": "jax"}
-    assert set(case["ratios"]) == {"project/project@jax", "project/keras_bn", "project/keras_bn@jax"}
+    assert case["keras_backend"] == {"project": "tensorflow", "project@jax": "jax", "fused_bn": "tensorflow",
+                                     "fused_bn@jax": "jax"}
+    assert set(case["ratios"]) == {"project/project@jax", "project/fused_bn", "project/fused_bn@jax"}
 
 
 @pytest.mark.e2e

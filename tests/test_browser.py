@@ -367,18 +367,6 @@ CODE_CELL_JS = """(index) => {
     };
 }"""
 
-# Code blocks of Markdown outputs (lab.show_keras): JupyterLab renders ```python fences as <pre><code
-# class="language-python"> inside the output itself (`.jp-OutputArea-output.jp-RenderedMarkdown`), highlighted with
-# the same classed spans as the editor.
-MARKDOWN_CODE_JS = """() => {
-    const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
-    if (!panel) return [];
-    return [...panel.querySelectorAll(
-        '.jp-OutputArea-output.jp-RenderedMarkdown[data-mime-type="text/markdown"] pre > code.language-python')]
-        .map(code => ({text: code.textContent, tokens: code.querySelectorAll('span[class]').length}));
-}"""
-
-
 # One figure of a code cell's outputs, as the browser drew it.
 CELL_IMAGES_JS = """(index) => {
     const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
@@ -391,9 +379,9 @@ CELL_IMAGES_JS = """(index) => {
 @pytest.mark.e2e
 def test_jupyterlab_runs_the_cifar_notebook_and_shows_the_students_keras(jupyterlab: Server, page,
                                                                          tmp_path: Path) -> None:
-    """02_cifar10_cnn on the smoke profile: the student-written VGG block shows as highlighted code with the model's
-    summary under it, `lab.show_source(fit_or_load)` shows the function that calls `model.fit` as highlighted code,
-    and the feature-map figure of the trained model is drawn."""
+    """02_cifar10_cnn on the smoke profile: the student-written VGG block, with Keras's `BatchNormalization`, shows as
+    highlighted code with the model's summary under it, the cell that writes `model.fit(` out runs with its epochs
+    logged under it, and the feature-map figure of the trained model is drawn."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     source = ROOT / "notebooks" / f"{CIFAR_NOTEBOOK}.ipynb"
@@ -403,6 +391,8 @@ def test_jupyterlab_runs_the_cifar_notebook_and_shows_the_students_keras(jupyter
     [keras_index] = [i for i, c in enumerate(code)
                      if "keras-model" in c.metadata.get("tags", []) and "def vgg_block(" in c.source]
     [maps_index] = [i for i, c in enumerate(code) if '"see02_feature_maps_block1"' in c.source]
+    [fit_index] = [i for i, c in enumerate(code)
+                   if "keras-fit" in c.metadata.get("tags", []) and "model.fit(" in c.source]
     keras_source = code[keras_index].source
     screenshot = ARTIFACTS / "jupyterlab_02.png"
     screenshot.unlink(missing_ok=True)
@@ -423,7 +413,15 @@ def test_jupyterlab_runs_the_cifar_notebook_and_shows_the_students_keras(jupyter
         except PlaywrightTimeout:
             pass
         keras_cell = page.evaluate(CODE_CELL_JS, keras_index)
-        markdown_code = page.evaluate(MARKDOWN_CODE_JS)
+        page.locator(".jp-NotebookPanel .jp-CodeCell").nth(fit_index).scroll_into_view_if_needed()
+        try:
+            page.wait_for_function(
+                "(i) => { const c = (%s)(i);"
+                " return !!c && c.tokens.length > 0 && c.outputs.some(o => o.text.trim()); }" % CODE_CELL_JS,
+                arg=fit_index, polling=100)
+        except PlaywrightTimeout:
+            pass
+        fit_cell = page.evaluate(CODE_CELL_JS, fit_index)
         page.locator(".jp-NotebookPanel .jp-CodeCell").nth(maps_index).scroll_into_view_if_needed()
         try:
             page.wait_for_function("(i) => { const imgs = (%s)(i); return !!imgs && imgs.length > 0 &&"
@@ -452,16 +450,19 @@ def test_jupyterlab_runs_the_cifar_notebook_and_shows_the_students_keras(jupyter
     assert keras_cell, f"code cell {keras_index} (the VGG block) has no CodeMirror editor on the page{context}"
     assert keras_cell["editor"] == keras_source, f"editor text:\n{keras_cell['editor']}{context}"
     coloured = {t["text"] for t in keras_cell["tokens"] if t["color"] != keras_cell["textColor"]}
-    for token in ("def", "for", "Conv2D", "MaxPooling2D", '"same"', "3"):
+    assert "layers.BatchNormalization(" in keras_cell["editor"], f"{keras_cell['editor']}{context}"
+    for token in ("def", "for", "Conv2D", "MaxPooling2D", "BatchNormalization", '"same"', "3"):
         assert token in coloured, f"`{token}` is not highlighted; tokens: {keras_cell['tokens'][:30]}{context}"
     # Its output: Keras's summary of the model the student just wrote.
     summary = "\n".join(o["text"] for o in keras_cell["outputs"])
     for text in ('Model: "vgg_blocks"', "block1_conv1 (Conv2D)", "block1_bn1", "Total params: 552,874"):
         assert text in summary, f"`{text}` not in the summary shown:\n{summary}{context}"
-    # lab.show_source(fit_or_load): the real function that calls model.fit, highlighted in a Markdown output.
-    blocks = [b for b in markdown_code if b["text"].startswith("def fit_or_load(")]
-    assert blocks and blocks[0]["tokens"] > 0 and "model.fit(" in blocks[0]["text"], \
-        f"no highlighted fit_or_load in a Markdown output: {[b['text'][:40] for b in markdown_code]}{context}"
+    # The Keras program written out: model.fit( and model.evaluate( in a highlighted code cell, its epochs logged.
+    assert fit_cell and "model.fit(" in fit_cell["editor"] and "model.evaluate(" in fit_cell["editor"], \
+        f"no code cell with model.fit( on the page{context}"
+    assert "fit" in {t["text"] for t in fit_cell["tokens"]} or fit_cell["tokens"], f"{fit_cell}{context}"
+    fit_output = "\n".join(o["text"] for o in fit_cell["outputs"])
+    assert "Epoch 2/2" in fit_output and "test accuracy" in fit_output, f"{fit_output}{context}"
     # The feature maps of the trained model, drawn in the browser.
     assert maps_images and all(i["complete"] and i["width"] > 300 for i in maps_images), f"{maps_images}{context}"
 

@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 
 from lab_utils.errors import ConfigError
-from lab_utils.run.cluster import WORKER_CPUS, planned_runs, worker_slots
+from lab_utils.run.cluster import planned_runs
 from lab_utils.run.runner import NOTEBOOKS
-from lab_utils.training.claim import CLAIM_SUFFIX
+from lab_utils.run.workers import WORKER_CPUS, worker_slots
 from lab_utils.training.experiments import NOTEBOOK_RUNS
 from lab_utils.training.records import RECORD_FILE
+from lab_utils.training.run_lock import LOCK_SUFFIX
 
 from .helpers import ROOT, call_runner, run_all, run_all_command
 
@@ -91,12 +92,12 @@ def _wait_for(condition, timeout: float = 300) -> None:
         time.sleep(0.05)
 
 
-def _claims(runs: Path) -> dict[str, int]:
-    """Run name → pid of the process that holds its claim now."""
+def _locks(runs: Path) -> dict[str, int]:
+    """Run name → pid of the process that holds its lock now."""
     found = {}
-    for path in runs.glob(f"*{CLAIM_SUFFIX}"):
+    for path in runs.glob(f"*{LOCK_SUFFIX}"):
         try:
-            found[path.name[:-len(CLAIM_SUFFIX)]] = json.loads(path.read_text())["pid"]
+            found[path.name[:-len(LOCK_SUFFIX)]] = json.loads(path.read_text())["pid"]
         except (OSError, ValueError, KeyError):
             continue  # being written or removed
     return found
@@ -105,20 +106,20 @@ def _claims(runs: Path) -> dict[str, int]:
 @pytest.mark.e2e
 def test_kills_of_everything_then_of_one_worker_lose_no_run_and_train_none_twice(tmp_path: Path, mini: Path) -> None:
     """Notebook 02's four runs on 2 workers. Everything SIGKILLed mid-run: the re-run trains only the unfinished
-    runs and takes over the dead claims. In that re-run one worker is killed mid-run: its run is retried by another
+    runs and takes over the dead locks. In that re-run one worker is killed mid-run: its run is retried by another
     worker process. Each run is trained once, and a third run trains nothing."""
     runs = tmp_path / "runs"
     proc = _start(tmp_path, mini)
-    _wait_for(lambda: (len(_records(runs)) >= 1 and _claims(runs)) or proc.poll() is not None)
+    _wait_for(lambda: (len(_records(runs)) >= 1 and _locks(runs)) or proc.poll() is not None)
     os.killpg(proc.pid, signal.SIGKILL)  # run_all, the scheduler and both workers, mid-run
     proc.communicate(timeout=60)
-    finished, dead = _records(runs), _claims(runs)
-    assert 1 <= len(finished) < 4 and dead  # claims of dead workers left behind
+    finished, dead = _records(runs), _locks(runs)
+    assert 1 <= len(finished) < 4 and dead  # locks of dead workers left behind
 
     again = _start(tmp_path, mini)
     _wait_for(lambda: any(pid not in dead.values() and Path(f"/proc/{pid}").exists()
-                          for pid in _claims(runs).values()) or again.poll() is not None)
-    killed_run, trainer = next((run, pid) for run, pid in _claims(runs).items() if pid not in dead.values())
+                          for pid in _locks(runs).values()) or again.poll() is not None)
+    killed_run, trainer = next((run, pid) for run, pid in _locks(runs).items() if pid not in dead.values())
     victim = int(Path(f"/proc/{trainer}/stat").read_text().rsplit(")", 1)[1].split()[1])  # the worker it runs in
     os.kill(victim, signal.SIGKILL)  # a worker dies mid-run; its training process dies with it
     stdout, stderr = again.communicate(timeout=600)
@@ -130,7 +131,7 @@ def test_kills_of_everything_then_of_one_worker_lose_no_run_and_train_none_twice
     assert f"pid {victim}]" not in stdout and not Path(f"/proc/{trainer}").exists()
     after = _records(runs)
     assert len(after) == 4 and all(after[name] == mtime for name, mtime in finished.items())
-    assert not _claims(runs) and not list(runs.glob(f"*{CLAIM_SUFFIX}"))
+    assert not _locks(runs) and not list(runs.glob(f"*{LOCK_SUFFIX}"))
 
     third = _start(tmp_path, mini)
     stdout, stderr = third.communicate(timeout=600)
@@ -177,7 +178,7 @@ def test_slurm_jobs_get_their_size_from_dask_jobqueue_settings_and_one_task_thre
     import dask
     from dask_jobqueue.slurm import SLURMJob
 
-    from lab_utils.run.cluster import slurm_job_options
+    from lab_utils.run.workers import slurm_job_options
 
     with dask.config.set({"jobqueue.slurm.cores": None, "jobqueue.slurm.memory": None}):
         with pytest.raises(ConfigError, match="jobqueue.yaml"):

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab_utils.data import datasets as data
-from lab_utils.data.datasets import DATASET_NAMES, Dataset, Remote, load_dataset
+from lab_utils.data import sources
+from lab_utils.data.datasets import DATASET_NAMES, Dataset, load_dataset
 from lab_utils.data.formats import IDX_GZ, load_cifar_folder, parse_cifar_batch, read_idx_pair
+from lab_utils.data.sources import Remote
 from lab_utils.errors import DatasetError
 
 MINI = Path(__file__).resolve().parents[2] / "shared" / "data" / "mini"
@@ -210,15 +211,15 @@ def test_bad_split_arguments_are_refused(kwargs: dict[str, object], match: str) 
 def test_fashion_mnist_full_from_debian_even_with_a_lab_data_dir_that_lacks_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if not data.DEBIAN_FASHION_MNIST_DIR.is_dir():
-        pytest.skip(f"Debian's dataset-fashion-mnist is not installed ({data.DEBIAN_FASHION_MNIST_DIR})")
+    if not sources.DEBIAN_FASHION_MNIST_DIR.is_dir():
+        pytest.skip(f"Debian's dataset-fashion-mnist is not installed ({sources.DEBIAN_FASHION_MNIST_DIR})")
     if MINI.is_dir():
         monkeypatch.setenv("LAB_DATA_DIR", str(MINI))  # holds mnist/ and cifar10/ only: must fall through
     d = load_dataset("fashion-mnist")
     assert (len(d.x_train), len(d.x_val), len(d.x_test)) == (48000, 12000, 10000)
     assert np.array_equal(d.class_counts()["validation"], np.full(10, 1200))  # 6,000 per class, exactly 20%
     assert d.input_shape == (28, 28, 1) and d.class_names[0] == "T-shirt/top" and d.class_names[9] == "Ankle boot"
-    assert d.name == "fashion_mnist" and str(data.DEBIAN_FASHION_MNIST_DIR) in d.source
+    assert d.name == "fashion_mnist" and str(sources.DEBIAN_FASHION_MNIST_DIR) in d.source
 
 
 # ---------------------------------------------------------------- bad inputs
@@ -343,9 +344,9 @@ def test_cifar_archive_is_read_in_memory_and_a_truncated_one_is_refused(tmp_path
 
 def point_download(monkeypatch: pytest.MonkeyPatch, name: str, files: dict[str, tuple[Path, str]]) -> None:
     """Replace `name`'s official URLs by `file://` URLs of local files, with the given hashes."""
-    subdir, _ = data.DOWNLOADS[name]
+    subdir, _ = sources.DOWNLOADS[name]
     remotes = {fname: Remote(path.as_uri(), file_hash) for fname, (path, file_hash) in files.items()}
-    monkeypatch.setitem(data.DOWNLOADS, name, (subdir, remotes))
+    monkeypatch.setitem(sources.DOWNLOADS, name, (subdir, remotes))
 
 
 @pytest.fixture
@@ -427,10 +428,10 @@ def test_cifar_archive_download_and_keras_own_cache_layout(
 def test_fashion_mnist_downloads_all_four_files_or_none(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, keras_home: Path
 ) -> None:
-    debian, real_table = data.DEBIAN_FASHION_MNIST_DIR, data.DOWNLOADS["fashion_mnist"]
+    debian, real_table = sources.DEBIAN_FASHION_MNIST_DIR, sources.DOWNLOADS["fashion_mnist"]
     if not debian.is_dir():
         pytest.skip(f"Debian's dataset-fashion-mnist is not installed ({debian})")
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian")
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST_DIR", tmp_path / "no-debian")
     files = {name: (debian / name, sha256(debian / name)) for name in IDX_GZ}
     point_download(monkeypatch, "fashion_mnist", {**files, IDX_GZ[3]: (tmp_path / "missing.gz", "0" * 64)})
     expect_error("could not download t10k-labels-idx1-ubyte.gz", debian, name="fashion_mnist")
@@ -440,5 +441,5 @@ def test_fashion_mnist_downloads_all_four_files_or_none(
     assert (len(d.x_train), len(d.x_val), len(d.x_test)) == (54000, 6000, 10000)
     assert sorted(files_under(keras_home / "datasets")) == sorted(f"fashion-mnist/{name}" for name in IDX_GZ)
     # Debian's repacked files in the cache pass the real hash table (official md5 or Debian sha256).
-    monkeypatch.setitem(data.DOWNLOADS, "fashion_mnist", real_table)
+    monkeypatch.setitem(sources.DOWNLOADS, "fashion_mnist", real_table)
     assert load_dataset("fashion_mnist", val_fraction=0.1).fingerprint() == d.fingerprint()

@@ -267,6 +267,8 @@ EDITS = {
     "02_cifar10_cnn": ('x = layers.Dense(128, activation="relu", kernel_initializer="he_uniform", name="fc1")(x)\n'
                        '    if dropout:\n        x = layers.Dropout(dropout, name="dropout2")', "Dense(128", "Dense(96",
                        "cifar_simple_cnn", "units: 96 vs 128"),
+    "04_data_augmentation": ("layers.RandomTranslation(height_factor=0.1, width_factor=0.1", "0.1", "0.2",
+                             "cifar_vgg_flip_shift", "RandomTranslation.height_factor: 0.2 vs 0.1"),
 }
 
 
@@ -280,11 +282,11 @@ def test_an_edited_notebook_runs_to_the_end_and_retrains_the_edited_run(name: st
 
     import papermill
 
-    where, old, new, run, difference = EDITS[name]
+    where, old, new, run, difference = EDITS[name]  # `old` → `new` everywhere in `where`
     notebook = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
     cells = [c for c in notebook.cells if c.cell_type == "code" and where in c.source]
     assert len(cells) == 1, f"{name}: the edit's place is not one cell"
-    cells[0].source = cells[0].source.replace(where, where.replace(old, new, 1), 1)
+    cells[0].source = cells[0].source.replace(where, where.replace(old, new), 1)
     nbformat.write(notebook, tmp_path / f"{name}.ipynb")
     shutil.copytree(smoke / "runs", tmp_path / "runs")
     papermill.execute_notebook(

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab_utils.data import bounded_read, datasets as data
+from lab_utils.data import bounded_read, sources
 from lab_utils.data.datasets import load_dataset
 from lab_utils.data.formats import load_cifar_tar, load_mnist_npz, parse_cifar_batch, read_idx
 from lab_utils.errors import DatasetError
@@ -221,7 +221,7 @@ def test_tar_refuses_spliced_members_and_data_after_its_end(tmp_path: Path) -> N
 def test_a_cached_cifar_folder_is_verified_by_structure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.delenv("LAB_DATA_DIR", raising=False)
-    monkeypatch.setitem(data.DOWNLOADS, "cifar10", ("", {}))  # no download: only the cache may answer
+    monkeypatch.setitem(sources.DOWNLOADS, "cifar10", ("", {}))  # no download: only the cache may answer
     cached = Path(shutil.copytree(BATCHES, tmp_path / "keras" / "datasets" / "cifar-10-batches-py"))
     assert len(load_dataset("cifar10", train_limit=100, test_limit=50).y_test) == 50
     batch = pickle.loads((cached / "data_batch_2").read_bytes(), encoding="bytes")

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from lab_utils import settings
 from lab_utils.errors import LabError
 
 TIERS = ("predict", "build", "explore")
-STRICT_ENV = "LAB_STRICT_CHECKS"
+STRICT_ENV = "LAB_STRICT_CHECKS"  # declared in lab_utils.settings
 
 
 class ExerciseError(LabError):
@@ -30,7 +30,7 @@ class Exercise:
 
 def strict() -> bool:
     """Whether a wrong answer raises (LAB_STRICT_CHECKS=1, set by the tests) rather than only printing ✗."""
-    return os.environ.get(STRICT_ENV, "0") not in ("", "0")
+    return settings.flag(STRICT_ENV)
 
 
 def _number(answer: Any) -> float | None:

@@ -59,7 +59,8 @@ def summary() -> str:
     """One line: what each installed backend sees, and what the driver lists."""
     seen = "; ".join(f"{name} sees {backend_devices(name)}" for name in _PROBES)
     gpus = nvidia_gpus()
-    return f"devices: {seen}; nvidia-smi: {gpus[0] if gpus else 'no GPU'}{f' (+{len(gpus) - 1})' if len(gpus) > 1 else ''}"
+    more = f" (+{len(gpus) - 1})" if len(gpus) > 1 else ""
+    return f"devices: {seen}; nvidia-smi: {gpus[0] if gpus else 'no GPU'}{more}"
 
 
 if __name__ == "__main__":

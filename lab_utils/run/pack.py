@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 
+from lab_utils import settings
 from lab_utils.errors import ConfigError
 from lab_utils.paths import display_path, resolve, runs_dir
 from lab_utils.training.archive import complete_runs, pack, unpack
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", metavar="ARCHIVE", help="unpack ARCHIVE into the run cache instead")
     parser.add_argument("--runs-dir", help="with --load: where to unpack (default runs/ or LAB_RUNS_DIR)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("LAB_CALLER_DIR", os.getcwd())  # relative paths start where the command was typed
+    settings.export_default("LAB_CALLER_DIR", os.getcwd())  # relative paths start where the command was typed
     try:
         if args.load:
             added = unpack(args.load, args.runs_dir)

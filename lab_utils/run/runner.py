@@ -5,20 +5,20 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import tempfile
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lab_utils.atomic import atomic_path, remove_stale_temporaries
+from lab_utils import settings
+from lab_utils.atomic import remove_stale_temporaries
 from lab_utils.errors import ConfigError, LabError
-from lab_utils.paths import PROJECT_ROOT, output_dir, resolve, runs_dir
-from lab_utils.training.profiles import PROFILES
+from lab_utils.paths import output_dir, resolve, runs_dir
+from lab_utils.run.execute import NOTEBOOKS_DIR, describe_failure, execute, export_html
 from lab_utils.run.progress import RunWatcher
+from lab_utils.training.profiles import PROFILES
 
-NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = (
     "00_data_exploration",
     "01_mnist_cnn",
@@ -138,68 +138,6 @@ def notebook_parameters(args: argparse.Namespace, profile: str) -> dict[str, Any
             "epochs": args.epochs}
 
 
-def execute(notebook: str, build_dir: Path, parameters: dict, *, log_output: bool) -> Path:
-    """Run one notebook with papermill into build_dir; the executed copy appears only if it succeeded."""
-    import papermill
-
-    os.environ.setdefault("LAB_FIT_VERBOSE", "2")  # the kernel inherits it: one log line per epoch, no bar
-    target = build_dir / f"{notebook}.ipynb"
-    failed = build_dir / f"{notebook}.failed.ipynb"
-    failed.unlink(missing_ok=True)
-    with atomic_path(target) as tmp, tempfile.TemporaryDirectory(prefix="lab-kernel-") as sockets:
-        try:
-            papermill.execute_notebook(
-                str(NOTEBOOKS_DIR / f"{notebook}.ipynb"), str(tmp), parameters=parameters,
-                # No cell bar: the runner prints one line per notebook and per training run instead.
-                cwd=str(NOTEBOOKS_DIR), progress_bar=False, log_output=log_output,
-                config=_ipc_kernel(Path(sockets)),
-            )
-        except BaseException:
-            if tmp.exists():
-                os.replace(tmp, failed)  # keep the partial run for debugging under a name that says so
-            raise
-    return target
-
-
-def _ipc_kernel(folder: Path) -> Any:
-    """Kernel manager settings: talk to the kernel over Unix sockets in a private folder, not TCP.
-
-    Over TCP without CurveZMQ keys ipykernel warns "Kernel is running over TCP without encryption" on every
-    start (kernelapp.py, init_sockets). The absolute socket path matters: papermill changes into notebooks/,
-    where a relative one would land, shared by two concurrent runs.
-    """
-    from traitlets.config import Config
-
-    return Config({"KernelManager": {"transport": "ipc", "ip": str(folder / "kernel")}})
-
-
-def export_html(executed: Path, report: Path) -> Path:
-    """The executed results notebook as a standalone HTML page (code hidden, figures embedded)."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
-    with atomic_path(report) as tmp:
-        tmp.write_text(body, encoding="utf-8")
-    return report
-
-
-def describe_failure(notebook: str, exc: BaseException, build_dir: Path) -> str:
-    """One message naming the notebook, the failing cell and the error."""
-    from papermill.exceptions import PapermillExecutionError
-
-    where = f"notebook {notebook}"
-    if isinstance(exc, PapermillExecutionError):
-        where += f", cell {exc.exec_count} (code cell #{exc.cell_index})"
-        detail = f"{exc.ename}: {exc.evalue}"
-    else:
-        detail = f"{type(exc).__name__}: {exc}"
-    return (f"run_all: FAILED in {where}\n  {detail}\n"
-            f"  the partial run is in {build_dir / (notebook + '.failed.ipynb')}; fix it and re-run — finished "
-            "runs are loaded from the run cache")
-
-
 def _report_run(line: str) -> None:
     """One line per finished training run, between the notebooks' own lines."""
     print(f"run_all:   trained {line}", flush=True)
@@ -217,7 +155,7 @@ def check_workers(args: argparse.Namespace) -> None:
         if args.train_only:
             raise ConfigError("--train-only trains on workers: add --workers N (or --scheduler / --slurm)")
         return
-    from lab_utils.run.cluster import import_dask
+    from lab_utils.run.workers import import_dask
 
     if len(chosen) > 1:
         raise ConfigError(f"--{' and --'.join(chosen)} exclude each other: --workers starts workers on this "
@@ -235,10 +173,10 @@ def train_first(args: argparse.Namespace, profile: str, notebooks: Sequence[str]
     """Train every run the notebooks need that is not cached, on the workers; the notebooks then load them."""
     from lab_utils.run.cluster import LabSettings, pending_runs, planned_runs, train_all
 
-    settings = LabSettings(profile=profile, data_dir=args.data_dir, runs_dir=str(args.runs_dir or runs_dir()),
-                           seed=args.seed, epochs=args.epochs, seeds=args.seeds)
+    session = LabSettings(profile=profile, data_dir=args.data_dir, runs_dir=str(args.runs_dir or runs_dir()),
+                          seed=args.seed, epochs=args.epochs, seeds=args.seeds)
     planned = planned_runs(notebooks)
-    pending = pending_runs(settings, planned)
+    pending = pending_runs(session, planned)
     where = (f"the cluster at {args.scheduler}" if args.scheduler else f"{args.slurm} Slurm job(s)" if args.slurm
              else f"{args.workers} local worker(s)")
     print(f"run_all: {len(pending)} of the {len(planned)} runs these notebooks need are not in the run cache: "
@@ -246,59 +184,80 @@ def train_first(args: argparse.Namespace, profile: str, notebooks: Sequence[str]
     if not pending:
         return
     t0 = time.perf_counter()
-    train_all(settings, pending, workers=args.workers, scheduler=args.scheduler, slurm_jobs=args.slurm,
+    train_all(session, pending, workers=args.workers, scheduler=args.scheduler, slurm_jobs=args.slurm,
               report=lambda result: _report_run(result.line()))
     print(f"run_all: {len(pending)} run(s) trained in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the selected notebooks; stop at the first failure with a message that names it."""
-    args = parse_args(argv)
+def set_up_process(args: argparse.Namespace) -> None:
+    """The environment the kernels and workers inherit, the signal handlers, and the folders made absolute."""
     # The one path rule: relative folders are taken from where the command was typed; the kernels inherit it.
-    os.environ.setdefault("LAB_CALLER_DIR", os.getcwd())
+    settings.export_default("LAB_CALLER_DIR", os.getcwd())
     # JAX grabs 75 % of every visible GPU when its client starts; the runner only asks which devices exist, and a
     # notebook kernel or worker that shares its GPU needs that memory: allocate as needed (kernels inherit it).
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (`cmd &`)
     if args.data_parallel:
-        os.environ["LAB_DATA_PARALLEL"] = "1"  # the kernels inherit it; lab_utils.training.distribute reads it
+        settings.export("LAB_DATA_PARALLEL", "1")  # the kernels inherit it; lab_utils.training.distribute reads it
     for option in ("data_dir", "figures_dir", "tables_dir", "runs_dir", "build_dir"):
         setattr(args, option, _folder(getattr(args, option)))
-    try:
-        notebooks = select_notebooks(args.only)
-        if args.epochs is not None and args.epochs < 1:
-            raise ConfigError(f"--epochs {args.epochs} must be at least 1")
-        if args.seeds is not None and args.seeds < 1:
-            raise ConfigError(f"--seeds {args.seeds} must be at least 1")
-        if args.data_dir is not None and not Path(args.data_dir).is_dir():
-            raise ConfigError(f"--data-dir {args.data_dir} does not exist: give a folder holding mnist/ and cifar10/")
-        check_workers(args)
-        profile = resolve_profile(args.profile, allow_cpu=args.allow_cpu)  # before anything is written
-        check_folders(args)
-    except LabError as exc:
-        print(f"run_all: {exc}", file=sys.stderr)
-        return 2
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """Refuse an epoch or seed count below 1 and a data folder that does not exist."""
+    if args.epochs is not None and args.epochs < 1:
+        raise ConfigError(f"--epochs {args.epochs} must be at least 1")
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds} must be at least 1")
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        raise ConfigError(f"--data-dir {args.data_dir} does not exist: give a folder holding mnist/ and cifar10/")
+
+
+def check_arguments(args: argparse.Namespace) -> tuple[list[str], str]:
+    """The notebooks and the profile to run; every refusal (LabError) comes here, before anything is written."""
+    notebooks = select_notebooks(args.only)
+    check_numbers(args)
+    check_workers(args)
+    profile = resolve_profile(args.profile, allow_cpu=args.allow_cpu)  # before anything is written
+    check_folders(args)
+    return notebooks, profile
+
+
+def prepare_build_dir(args: argparse.Namespace, profile: str) -> Path:
+    """Create the build folder and remove what a killed run left half-written in every output folder."""
     build_dir = Path(args.build_dir or output_dir("build") / profile)
     build_dir.mkdir(parents=True, exist_ok=True)
-    parameters = notebook_parameters(args, profile)
     for folder in (args.figures_dir, args.tables_dir, args.runs_dir or runs_dir(), build_dir):
         for stale in remove_stale_temporaries(folder):  # left by a run that was killed mid-write
             print(f"run_all: removed {stale.name}, left half-written by an interrupted run", flush=True)
-    started = time.perf_counter()
-    if args.workers is not None or args.scheduler or args.slurm:
-        try:
-            train_first(args, profile, notebooks)
-        except KeyboardInterrupt:
-            print("run_all: interrupted while training; re-run to resume from the run cache", file=sys.stderr)
-            return 130
-        except LabError as exc:
-            print(f"run_all: {exc}", file=sys.stderr)
-            return 1
-        if args.train_only:
-            print(f"run_all: every run is in {args.runs_dir or runs_dir()}; notebooks not run (--train-only)",
-                  flush=True)
-            return 0
+    return build_dir
+
+
+def uses_workers(args: argparse.Namespace) -> bool:
+    """Whether the runs are trained on workers (--workers, --scheduler or --slurm) before the notebooks."""
+    return args.workers is not None or bool(args.scheduler) or bool(args.slurm)
+
+
+def train_on_workers(args: argparse.Namespace, profile: str, notebooks: Sequence[str]) -> int | None:
+    """Train the missing runs on the workers; an exit status when run_all ends here, None to go on."""
+    try:
+        train_first(args, profile, notebooks)
+    except KeyboardInterrupt:
+        print("run_all: interrupted while training; re-run to resume from the run cache", file=sys.stderr)
+        return 130
+    except LabError as exc:
+        print(f"run_all: {exc}", file=sys.stderr)
+        return 1
+    if args.train_only:
+        print(f"run_all: every run is in {args.runs_dir or runs_dir()}; notebooks not run (--train-only)", flush=True)
+        return 0
+    return None
+
+
+def run_notebooks(args: argparse.Namespace, profile: str, notebooks: Sequence[str], build_dir: Path) -> int:
+    """Execute the notebooks in order: 0, else the exit status of the first failure (1) or interruption (130)."""
+    parameters = notebook_parameters(args, profile)
     for i, notebook in enumerate(notebooks, 1):
         print(f"run_all: [{i}/{len(notebooks)}] {notebook} (profile {profile})", flush=True)
         t0 = time.perf_counter()
@@ -315,6 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if notebook == REPORT_NOTEBOOK and not args.no_html:
             report = export_html(executed, build_dir / "report.html")
             print(f"run_all: HTML report → {report}", flush=True)
+    return 0
+
+
+def write_handouts(args: argparse.Namespace, build_dir: Path) -> None:
+    """The static site (unless --no-html) and the student versions of the notebooks."""
     if not args.no_html:  # every notebook executed so far (also by earlier --only runs), "not run" for the rest
         from lab_utils.report.site import write_site
 
@@ -324,6 +288,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     student = write_student_versions([NOTEBOOKS_DIR / f"{n}.ipynb" for n in NOTEBOOKS], build_dir / "student")
     print(f"run_all: student versions (no solutions, no outputs) → {student[0].parent}", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected notebooks; stop at the first failure with a message that names it."""
+    args = parse_args(argv)
+    set_up_process(args)
+    try:
+        notebooks, profile = check_arguments(args)
+    except LabError as exc:
+        print(f"run_all: {exc}", file=sys.stderr)
+        return 2
+    build_dir = prepare_build_dir(args, profile)
+    started = time.perf_counter()
+    if uses_workers(args):
+        status = train_on_workers(args, profile, notebooks)
+        if status is not None:
+            return status
+    status = run_notebooks(args, profile, notebooks, build_dir)
+    if status != 0:
+        return status
+    write_handouts(args, build_dir)
     print(f"run_all: {len(notebooks)} notebook(s) in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

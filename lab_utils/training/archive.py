@@ -20,6 +20,7 @@ import re
 import zipfile
 from pathlib import Path
 
+from lab_utils import settings
 from lab_utils.atomic import atomic_dir, atomic_path
 from lab_utils.errors import ConfigError
 from lab_utils.paths import display_path, resolve, runs_dir
@@ -134,5 +135,5 @@ def unpack(archive: str | os.PathLike, folder: str | os.PathLike | None = None) 
 
 def load_from_env() -> list[Path]:
     """Unpack `LAB_RUNS_ARCHIVE` into the run cache when it is set (a Lab calls this as it starts)."""
-    archive = os.environ.get("LAB_RUNS_ARCHIVE")
+    archive = settings.text("LAB_RUNS_ARCHIVE")
     return unpack(archive) if archive else []

@@ -12,17 +12,18 @@ import functools
 import os
 from collections.abc import Iterator
 
-from lab_utils.training import runtime
+from lab_utils import settings
 from lab_utils.errors import ConfigError
+from lab_utils.training import runtime
 
-ENV_SWITCH = "LAB_DATA_PARALLEL"  # "1" turns data parallelism on for notebooks and run_all.sh
+ENV_SWITCH = "LAB_DATA_PARALLEL"  # "1" turns data parallelism on for notebooks and run_all.sh (lab_utils.settings)
 
 
 def requested(value: bool | None = None) -> bool:
     """An explicit choice wins; None reads the LAB_DATA_PARALLEL environment variable."""
     if value is not None:
         return bool(value)
-    return os.environ.get(ENV_SWITCH, "0").strip().lower() in ("1", "true", "yes", "on")
+    return settings.flag(ENV_SWITCH)
 
 
 def devices() -> list[str]:

@@ -224,11 +224,17 @@ def _drop_build_config(layer: Any) -> Any:
 
 
 def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    """The first place two signatures differ, as `path: ours vs theirs` (nested layers by class name)."""
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
             if a.get(k) != b.get(k):
-                return _first_difference(a.get(k), b.get(k), f"{path}.{k}")
-    return f"{path.lstrip('.').removeprefix('config.')}: {a!r} vs {b!r}"
+                return _first_difference(a.get(k), b.get(k), path if k == "config" else f"{path}.{k}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for x, y in zip(a, b):
+            if x != y:
+                name = x.get("class_name", "") if isinstance(x, dict) else ""
+                return _first_difference(x, y, f"{path}.{name}" if name else path)
+    return f"{path.lstrip('.')}: {a!r} vs {b!r}"
 
 
 def _drop_dtypes(node: Any) -> Any:

@@ -1,11 +1,14 @@
-"""Claims on run-cache keys: two processes sharing a run cache (workers on several machines, a notebook beside
+"""A lock per run-cache key: two processes sharing a run cache (workers on several machines, a notebook beside
 run_all.sh) never train the same run at once, and a run whose trainer died is trained again by the next one.
 
-A claim is a file beside the run's folder, created with O_CREAT | O_EXCL (atomic on local file systems and on
+The lock is a file beside the run's folder, created with O_CREAT | O_EXCL (atomic on local file systems and on
 NFS v3+), naming its holder (host, pid, time). The holder touches it every `HEARTBEAT_S` seconds from a
-background thread, so a claim is *stale* when its holder is a dead process on this host, or when it has not been
+background thread, so a lock is *stale* when its holder is a dead process on this host, or when it has not been
 touched for `STALE_AFTER_S` seconds (a holder on another machine that died or lost the shared folder). A stale
-claim is taken over; a live one is waited for, and the waiter then loads the finished run from the cache.
+lock is taken over; a live one is waited for, and the waiter then loads the finished run from the cache.
+
+Not the `filelock` package: its FileLock (flock) is unreliable between NFS hosts; its SoftFileLease (a heartbeat,
+filelock >= 3.30) would serve, for a new dependency whose newest releases need Python 3.11.
 """
 
 from __future__ import annotations
@@ -19,24 +22,24 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-CLAIM_SUFFIX = ".claim"
+LOCK_SUFFIX = ".lock"
 HEARTBEAT_S = 10.0
-STALE_AFTER_S = 120.0  # 12 missed heartbeats: a stalled shared folder, not a slow epoch, makes a claim stale
+STALE_AFTER_S = 120.0  # 12 missed heartbeats: a stalled shared folder, not a slow epoch, makes a lock stale
 POLL_S = 1.0
 
 
-def claim_path(folder: Path) -> Path:
-    """The claim file of a run folder: beside it, so listing the cache shows what is being trained."""
-    return folder.with_name(folder.name + CLAIM_SUFFIX)
+def lock_path(folder: Path) -> Path:
+    """The lock file of a run folder: beside it, so listing the cache shows what is being trained."""
+    return folder.with_name(folder.name + LOCK_SUFFIX)
 
 
 def holder() -> dict:
-    """Who this process is, as written into its claims."""
+    """Who this process is, as written into its locks."""
     return {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
 
 
 def _read(path: Path) -> dict | None:
-    """The claim's holder, or None when the file is gone; an unreadable file counts as a dead holder."""
+    """The lock's holder, or None when the file is gone; an unreadable file counts as a dead holder."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -57,7 +60,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def is_stale(path: Path, *, now: float | None = None) -> bool:
-    """Whether the claim at `path` belongs to nobody alive (see the module docstring)."""
+    """Whether the lock at `path` belongs to nobody alive (see the module docstring)."""
     info = _read(path)
     if info is None:
         return False  # gone: not stale, just free
@@ -72,8 +75,8 @@ def is_stale(path: Path, *, now: float | None = None) -> bool:
     return not info  # unreadable: a holder killed while writing it
 
 
-def try_claim(path: Path) -> bool:
-    """Create the claim file if nobody holds it; True when this process now holds it."""
+def try_lock(path: Path) -> bool:
+    """Create the lock file if nobody holds it; True when this process now holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -85,10 +88,10 @@ def try_claim(path: Path) -> bool:
 
 
 def _break_stale(path: Path) -> None:
-    """Remove a stale claim so that try_claim can race for it: O_EXCL lets exactly one waiter win."""
+    """Remove a stale lock so that try_lock can race for it: O_EXCL lets exactly one waiter win."""
     stale = path.with_name(f"{path.name}.stale-{os.getpid()}")
     try:
-        os.replace(path, stale)  # rename, then check: never delete a claim renewed in between by a live holder
+        os.replace(path, stale)  # rename, then check: never delete a lock renewed in between by a live holder
     except FileNotFoundError:
         return
     if not is_stale(stale):  # it was renewed (or re-created) just before the rename: give it back
@@ -98,10 +101,10 @@ def _break_stale(path: Path) -> None:
 
 
 class _Heartbeat(threading.Thread):
-    """Touches the claim file until stopped, so other hosts see its holder is alive."""
+    """Touches the lock file until stopped, so other hosts see its holder is alive."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__(daemon=True, name=f"claim-heartbeat {path.name}")
+        super().__init__(daemon=True, name=f"run-lock-heartbeat {path.name}")
         self.path = path
         self.stopped = threading.Event()
 
@@ -112,16 +115,20 @@ class _Heartbeat(threading.Thread):
 
 
 @contextlib.contextmanager
-def claimed(folder: Path, *, done: Callable[[], bool], on_wait: Callable[[dict], None] | None = None,
-            ) -> Iterator[bool]:
-    """Hold the claim of run `folder` while the block trains it; yields False if `done()` became true meanwhile.
+def locked(
+    folder: Path,
+    *,
+    done: Callable[[], bool],
+    on_wait: Callable[[dict], None] | None = None,
+) -> Iterator[bool]:
+    """Hold the lock of run `folder` while the block trains it; yields False if `done()` became true meanwhile.
 
     `done` says whether the run is in the cache (another process finished it while we waited): then the block
     should load it instead of training. `on_wait` is called once with the holder when we have to wait.
     """
-    path = claim_path(folder)
+    path = lock_path(folder)
     told = False
-    while not try_claim(path):
+    while not try_lock(path):
         if done():
             yield False
             return
@@ -135,7 +142,7 @@ def claimed(folder: Path, *, done: Callable[[], bool], on_wait: Callable[[dict],
     beat = _Heartbeat(path)
     beat.start()
     try:
-        yield not done()  # finished by someone else between our last look and the claim: nothing to train
+        yield not done()  # finished by someone else between our last look and the lock: nothing to train
     finally:
         beat.stopped.set()
         beat.join()

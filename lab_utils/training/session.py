@@ -15,6 +15,7 @@ from typing import Any
 
 import keras
 
+from lab_utils import settings
 from lab_utils.data.datasets import Dataset, load_dataset
 from lab_utils.errors import ConfigError
 from lab_utils.paths import display_path, resolve
@@ -67,11 +68,11 @@ class Session:
         self.seed = int(seed)
         self.seeds = [self.seed + i for i in range(seeds)]
         self.epochs = epochs
-        self.verbose = verbose if verbose is not None else int(os.environ.get("LAB_FIT_VERBOSE", "1"))
+        self.verbose = verbose if verbose is not None else settings.integer("LAB_FIT_VERBOSE")
         self._datasets: dict[str, Dataset] = {}
         self._runs: dict[RunId, Run] = {}
         self.differences: dict[tuple[str, str | None], list[str]] = {}  # runs trained on an edited model
-        archive = runs_archive or os.environ.get("LAB_RUNS_ARCHIVE")
+        archive = runs_archive or settings.text("LAB_RUNS_ARCHIVE")
         if archive:  # a teacher's packed run cache: every cell runs, nothing in it trains again
             from lab_utils.training.archive import unpack
 
