@@ -1,7 +1,7 @@
 """No noise: the executed notebooks and run_all.sh's log hold what a student should read, and nothing else.
 
 TensorFlow's start-up lines, Keras's optimizer warning on cached runs and ipykernel's TCP warning are stopped at
-their source (lab_utils.quiet, training.build_and_compile, runner._ipc_kernel); a real warning would still show.
+their source (lab_utils.quiet, training.build.build_and_compile, run.execute._ipc_kernel); a real warning would still show.
 """
 
 from __future__ import annotations

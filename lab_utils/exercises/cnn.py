@@ -43,7 +43,7 @@ def _check_all_conv(answer: Any) -> str | None:
 
 def best_sobel_match(kernels: Any, sobel: Any) -> tuple[int, float]:
     """(index, |cosine similarity|) of the learned 3×3 kernel most like `sobel`, up to sign — exercise 01.3."""
-    from lab_utils.report.inspect import to_numpy
+    from lab_utils.report.interpretation import to_numpy
 
     w = to_numpy(kernels).reshape(-1, to_numpy(kernels).shape[-1])  # (9, filters) for 3×3×1 kernels
     s = to_numpy(sobel).astype(float).ravel()

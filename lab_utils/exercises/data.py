@@ -18,7 +18,7 @@ def _check_majority_accuracy(answer: Any, *, test_labels: np.ndarray) -> str | N
 
 
 def _check_channel_means(answer: Any, *, images: np.ndarray) -> str | None:
-    from lab_utils.report.inspect import to_numpy
+    from lab_utils.report.interpretation import to_numpy
 
     got = to_numpy(answer).astype(float).ravel()
     expected = np.asarray(images, dtype=np.float64).reshape(-1, np.shape(images)[-1]).mean(axis=0)
