@@ -59,7 +59,7 @@ def test_readme_links_are_made_from_the_one_address(project: Path) -> None:
     readme = (project / "README.md").read_text()
     assert readme.startswith("# Lab\n") and readme.endswith("\n\nMore.\n") and "old" not in readme
     for path in (project / "notebooks").glob("*.ipynb"):
-        assert (f"https://colab.research.google.com/github/someone/elsewhere/blob/main/notebooks/{path.name}"
+        assert (f"https://colab.research.google.com/github/someone/elsewhere/blob/main/notebooks/student/{path.name}"
                 in readme)
     assert "cnn-lab/cnn-keras-lab" not in readme
 

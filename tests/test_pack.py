@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from lab_utils.errors import ConfigError
-from lab_utils.run import pack
+from lab_utils.run import pack as pack_cli
+from lab_utils.training import archive as pack
 
 
 def make_runs(folder: Path) -> Path:
@@ -137,11 +138,11 @@ def test_lab_runs_archive_loads_into_lab_runs_dir(tmp_path: Path, monkeypatch: p
 def test_the_command_line_packs_loads_and_says_what_is_wrong(tmp_path: Path, monkeypatch, capsys) -> None:
     make_runs(tmp_path / "runs")
     monkeypatch.setenv("LAB_CALLER_DIR", str(tmp_path))
-    assert pack.main(["runs", "-o", "class-runs.zip"]) == 0
+    assert pack_cli.main(["runs", "-o", "class-runs.zip"]) == 0
     assert capsys.readouterr().out.strip() == "2 runs packed into class-runs.zip"
-    assert pack.main(["--load", "class-runs.zip", "--runs-dir", "student"]) == 0
+    assert pack_cli.main(["--load", "class-runs.zip", "--runs-dir", "student"]) == 0
     assert capsys.readouterr().out.strip() == "2 runs added to student"
-    assert pack.main(["runs", "-o", "class-runs.tar"]) == 2
+    assert pack_cli.main(["runs", "-o", "class-runs.tar"]) == 2
     assert "must end in .zip" in capsys.readouterr().err
 
 
@@ -150,7 +151,7 @@ def test_the_command_line_takes_relative_paths_from_where_it_was_typed(tmp_path:
     monkeypatch.setenv("LAB_CALLER_DIR", "")  # restored afterwards: main sets it for the rest of the process
     monkeypatch.delenv("LAB_CALLER_DIR")
     monkeypatch.chdir(tmp_path)
-    assert pack.main(["runs", "-o", "class-runs.zip"]) == 0
+    assert pack_cli.main(["runs", "-o", "class-runs.zip"]) == 0
     assert (tmp_path / "class-runs.zip").is_file()
-    assert pack.main(["--load", "missing.zip"]) == 2
+    assert pack_cli.main(["--load", "missing.zip"]) == 2
     assert "missing.zip does not exist" in capsys.readouterr().err

@@ -131,6 +131,11 @@ def check_folders(args: argparse.Namespace) -> None:
             raise ConfigError(f"--{option.replace('_', '-')} {path} is not writable: choose another folder")
 
 
+# Parameters some notebooks declare that run_all.sh leaves at the notebook's value: 03's and 04's keras.applications
+# `weights` ("imagenet", or None offline) and `fine_tune` (None: the profile decides). Edit them in the notebook.
+NOTEBOOK_OWN_PARAMETERS = frozenset({"weights", "fine_tune"})
+
+
 def notebook_parameters(args: argparse.Namespace, profile: str) -> dict[str, Any]:
     """What papermill injects into every notebook's parameters cell."""
     return {"profile": profile, "data_dir": args.data_dir, "figures_dir": args.figures_dir,
