@@ -20,7 +20,8 @@ from keras import layers
 from lab_utils import Lab
 from lab_utils.models import builders
 from lab_utils.run.runner import NOTEBOOKS, NOTEBOOKS_DIR
-from lab_utils.training import fit as fit_module, runtime
+from lab_utils.training import fit as fit_module
+from lab_utils.training import runtime
 from lab_utils.training.experiments import NOTEBOOK_RUNS, get_experiment
 from lab_utils.training.fit import model_differences, model_signature, reseed_random_layers
 from lab_utils.training.profiles import get_profile
@@ -55,8 +56,11 @@ def test_01s_seeded_clone_starts_where_the_workers_run_starts(lab: Lab) -> None:
     written = _model_cells("01_mnist_cnn")["model"]
     keras.utils.set_random_seed(0)
     clone = keras.models.clone_model(written)
-    clone.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    clone.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     built, _ = catalogued_model(lab.config("mnist_cnn"), lab.dataset("mnist"))
     assert all((a == b).all() for a, b in zip(clone.get_weights(), built.get_weights()))
     assert lab.compare_with_catalogue(clone, lab.config("mnist_cnn")) == []
@@ -88,15 +92,24 @@ def test_the_signature_ignores_names_and_dtypes_but_not_the_architecture() -> No
 def _compiled_mlp(hidden_units: int = 16, learning_rate: float = 0.01) -> keras.Model:
     keras.utils.set_random_seed(0)
     model = builders.build_mlp(hidden_units=hidden_units, name="my_mlp")
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
 @pytest.fixture
 def lab(mini: Path, tmp_path: Path) -> Lab:
-    return Lab("smoke", data_dir=mini, runs_dir=tmp_path / "runs", tables_dir=tmp_path / "tables",
-               figures_dir=tmp_path / "figures", verbose=0)
+    return Lab(
+        "smoke",
+        data_dir=mini,
+        runs_dir=tmp_path / "runs",
+        tables_dir=tmp_path / "tables",
+        figures_dir=tmp_path / "figures",
+        verbose=0,
+    )
 
 
 def test_lab_fit_trains_the_notebooks_model_then_loads_it_into_a_fresh_copy(lab: Lab) -> None:
@@ -118,8 +131,11 @@ def test_a_model_equal_to_the_catalogued_one_loads_the_catalogued_run(lab: Lab, 
     monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: pytest.fail("fit() ran for a cached run"))
     keras.utils.set_random_seed(lab.seed)
     written = builders.build_mlp(name="written_in_a_notebook")
-    written.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
-                    loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    written.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     assert lab.fit(written, "mnist_mlp").record.key == catalogued.record.key
 
 
@@ -172,8 +188,11 @@ def _lab_utils_frames_above_fit(call) -> list[inspect.FrameInfo]:
 
 @pytest.mark.parametrize(("how", "most"), [("lab.fit", 3), ("lab.run", 4)])
 def test_model_fit_is_a_few_lab_utils_calls_from_a_notebook_cell(lab: Lab, how: str, most: int) -> None:
-    call = (lambda: lab.fit(_compiled_mlp(), "mnist_mlp", epochs=1)) if how == "lab.fit" else \
-        (lambda: lab.run("mnist_mlp"))
+    call = (
+        (lambda: lab.fit(_compiled_mlp(), "mnist_mlp", epochs=1))
+        if how == "lab.fit"
+        else (lambda: lab.run("mnist_mlp"))
+    )
     frames = _lab_utils_frames_above_fit(call)
     print(f"{how} → model.fit: " + " → ".join(f"{Path(f.filename).name}:{f.function}" for f in reversed(frames)))
     assert 1 <= len(frames) <= most and len({f.filename for f in frames}) <= 2, frames
@@ -186,11 +205,16 @@ def test_model_fit_is_a_few_lab_utils_calls_from_a_notebook_cell(lab: Lab, how: 
 def test_an_edited_model_trains_under_its_own_key_and_says_how_it_differs(lab: Lab, capsys) -> None:
     keras.utils.set_random_seed(0)
     edited = builders.build_mlp(hidden_units=96, name="mine")
-    edited.compile(optimizer=keras.optimizers.SGD(learning_rate=0.02, momentum=0.9),
-                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    edited.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.02, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     run = lab.fit(edited, "mnist_mlp")
     said = capsys.readouterr().out
-    assert "your model, not the report's" in said and "units: 96 vs 128" in said and "learning rate 0.02 vs 0.01" in said
+    assert (
+        "your model, not the report's" in said and "units: 96 vs 128" in said and "learning rate 0.02 vs 0.01" in said
+    )
     assert lab.differences[("mnist_mlp", None)] and lab.runs("mnist_mlp")[0] is run
     table = lab.accuracy_table("mnist", ["mnist_mlp"], caption="edited")
     assert table[0]["model"].startswith("yours: ")
@@ -221,8 +245,12 @@ def test_lesson_falls_back_to_random_weights_offline_and_quick_does_not(tmp_path
 def _runs_reported(notebook: nbformat.NotebookNode) -> list[tuple[str, str]]:
     """(run name, "trained" | "loaded from the run cache") for each catalogued run a notebook fitted or loaded
     (exercise solutions train variants of their own: left out)."""
-    text = "\n".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code"
-                     and "solution" not in c.metadata.get("tags", []) for o in c.get("outputs", []))
+    text = "\n".join(
+        o.get("text", "")
+        for c in notebook.cells
+        if c.cell_type == "code" and "solution" not in c.metadata.get("tags", [])
+        for o in c.get("outputs", [])
+    )
     return RUN_LINE.findall(text)
 
 
@@ -242,8 +270,10 @@ def test_the_notebooks_fit_exactly_the_declared_runs(smoke: Path) -> None:
 def test_after_the_workers_filled_the_cache_the_notebooks_train_nothing(smoke: Path) -> None:
     """The smoke run trains every catalogued run on 2 workers first (--workers 2): the notebooks' own Keras
     models, equal to the builders', then load every run from the cache."""
-    assert "runs these notebooks need are not in the run cache: training them on 2 local worker(s)" in \
-        (smoke / "run_all.stdout").read_text()
+    assert (
+        "runs these notebooks need are not in the run cache: training them on 2 local worker(s)"
+        in (smoke / "run_all.stdout").read_text()
+    )
     for name in NOTEBOOKS:
         reported = _runs_reported(nbformat.read(smoke / "build" / f"{name}.ipynb", as_version=4))
         assert reported or name in ("00_data_exploration", "05_results")
@@ -264,17 +294,28 @@ def test_every_exercise_solution_passed_its_check_in_the_smoke_run(smoke: Path) 
 # A student's edit (a width, a rate), the run it must retrain, and the difference the notebook must name.
 EDITS = {
     "01_mnist_cnn": ("1024 features\nx = layers.Dense(128,", "Dense(128", "Dense(96", "mnist_cnn", "units: 96 vs 128"),
-    "02_cifar10_cnn": ('x = layers.Dense(128, activation="relu", kernel_initializer="he_uniform", name="fc1")(x)\n'
-                       '    if dropout:\n        x = layers.Dropout(dropout, name="dropout2")', "Dense(128", "Dense(96",
-                       "cifar_simple_cnn", "units: 96 vs 128"),
-    "04_data_augmentation": ("layers.RandomTranslation(height_factor=0.1, width_factor=0.1", "0.1", "0.2",
-                             "cifar_vgg_flip_shift", "RandomTranslation.height_factor: 0.2 vs 0.1"),
+    "02_cifar10_cnn": (
+        'x = layers.Dense(128, activation="relu", kernel_initializer="he_uniform", name="fc1")(x)\n'
+        '    if dropout:\n        x = layers.Dropout(dropout, name="dropout2")',
+        "Dense(128",
+        "Dense(96",
+        "cifar_simple_cnn",
+        "units: 96 vs 128",
+    ),
+    "04_data_augmentation": (
+        "layers.RandomTranslation(height_factor=0.1, width_factor=0.1",
+        "0.1",
+        "0.2",
+        "cifar_vgg_flip_shift",
+        "RandomTranslation.height_factor: 0.2 vs 0.1",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(EDITS))
-def test_an_edited_notebook_runs_to_the_end_and_retrains_the_edited_run(name: str, smoke: Path, tmp_path: Path,
-                                                                        mini: Path) -> None:
+def test_an_edited_notebook_runs_to_the_end_and_retrains_the_edited_run(
+    name: str, smoke: Path, tmp_path: Path, mini: Path
+) -> None:
     """Edit a model the way a lab invites (a width, a rate), Run All: no assertion stops the notebook, the edited
     run trains under its own key (the rest load from the smoke run's cache), one line names the difference and
     the tables label the row as the student's."""
@@ -290,12 +331,37 @@ def test_an_edited_notebook_runs_to_the_end_and_retrains_the_edited_run(name: st
     nbformat.write(notebook, tmp_path / f"{name}.ipynb")
     shutil.copytree(smoke / "runs", tmp_path / "runs")
     papermill.execute_notebook(
-        str(tmp_path / f"{name}.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS_DIR), progress_bar=False,
-        parameters={"profile": "smoke", "data_dir": str(mini), "figures_dir": str(tmp_path / "figures"),
-                    "tables_dir": str(tmp_path / "tables"), "runs_dir": str(tmp_path / "runs")},
+        str(tmp_path / f"{name}.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        cwd=str(NOTEBOOKS_DIR),
+        progress_bar=False,
+        parameters={
+            "profile": "smoke",
+            "data_dir": str(mini),
+            "figures_dir": str(tmp_path / "figures"),
+            "tables_dir": str(tmp_path / "tables"),
+            "runs_dir": str(tmp_path / "runs"),
+        },
     )  # raises on any cell error: the notebook ran to the end
     done = nbformat.read(tmp_path / "out.ipynb", as_version=4)
     text = "\n".join(o.get("text", "") for c in done.cells if c.cell_type == "code" for o in c.get("outputs", []))
     said = [line for line in text.splitlines() if line.startswith(f"{run}: ")]
     assert said and said[0].startswith(f"{run}: trained (your model, not the report's: ") and difference in said[0]
     assert any("yours: " in p.read_text() for p in (tmp_path / "tables").glob("*.md")), "no table labels it"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_the_students_page_holds_only_standard_keras(name: str) -> None:
+    """No lab_utils speed-up or preset in a code cell: the model, its compile and its fit are the Keras any tutorial
+    writes; 02–04 build every run they train; 01 and 02 write `model.fit(` and `model.evaluate(` out."""
+    code = "\n".join(c.source for c in nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4).cells
+                     if c.cell_type == "code")
+    for banned in ("FusedBatchNormalization", "base_weights", "compile_options", "CaffePreprocessing",
+                   "set_dtype_policy"):
+        assert banned not in code, f"{name}: {banned} in a code cell"
+    if name[:2] in ("02", "03", "04"):
+        assert "lab.run(" not in code, f"{name} trains a run it did not build"
+    if name[:2] in ("01", "02"):
+        assert "model.fit(" in code and "model.evaluate(" in code, f"{name}: write the Keras program out"
+    if name[:2] == "02":
+        assert "layers.BatchNormalization(" in code
