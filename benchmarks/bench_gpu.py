@@ -48,15 +48,25 @@ class GpuCase:
 _TRANSFER = {"weights": None}  # the full profile fine-tunes the whole base, as the seed did
 CASES: dict[str, GpuCase] = {  # the two targets first
     "vgg_bn_aug": GpuCase(CPU_CASES["vgg_bn_aug"], target_s=1.0, report_s=27.0),
-    "vgg_bn_aug_b512_bf16": GpuCase(CPU_CASES["vgg_bn_aug"], {"batch_size": 512, "mixed_precision": True},
-                                    target_s=0.15),
+    "vgg_bn_aug_b512_bf16": GpuCase(
+        CPU_CASES["vgg_bn_aug"], {"batch_size": 512, "mixed_precision": True}, target_s=0.15
+    ),
     "vgg_bn": GpuCase(CPU_CASES["vgg_bn"], report_s=6.0),
     "simple_cnn": GpuCase(Case("cifar_simple_cnn_dropout", (32, 32, 3), description="CIFAR simple CNN + dropout")),
     "mnist_cnn": GpuCase(CPU_CASES["mnist_cnn"]),
-    "resnet50": GpuCase(Case("resnet50_adam", (32, 32, 3), model_overrides=_TRANSFER,
-                             description="ResNet50 transfer, whole base trained, Adam")),
-    "vgg19": GpuCase(Case("vgg19_adam", (32, 32, 3), model_overrides=_TRANSFER,
-                          description="VGG19 transfer, whole base trained, Adam")),
+    "resnet50": GpuCase(
+        Case(
+            "resnet50_adam",
+            (32, 32, 3),
+            model_overrides=_TRANSFER,
+            description="ResNet50 transfer, whole base trained, Adam",
+        )
+    ),
+    "vgg19": GpuCase(
+        Case(
+            "vgg19_adam", (32, 32, 3), model_overrides=_TRANSFER, description="VGG19 transfer, whole base trained, Adam"
+        )
+    ),
 }
 
 
@@ -89,9 +99,14 @@ def time_case(case: GpuCase, images: int, epochs: int, **overrides: Any) -> dict
     median = statistics.median(seconds)
     per_report_epoch = median * REPORT_IMAGES / images
     return {
-        "description": case.case.description, "images": images, "batch_size": project.config.batch_size,
-        "execution": vars(project.execution), "data": data_placement(project.fit_args),
-        "first_epoch_s": round(first, 3), "epoch_s": [round(s, 4) for s in seconds], "median_s": round(median, 4),
+        "description": case.case.description,
+        "images": images,
+        "batch_size": project.config.batch_size,
+        "execution": vars(project.execution),
+        "data": data_placement(project.fit_args),
+        "first_epoch_s": round(first, 3),
+        "epoch_s": [round(s, 4) for s in seconds],
+        "median_s": round(median, 4),
         "s_per_1000_images": round(median * 1000 / images, 5),
         "s_per_40000_images": round(per_report_epoch, 3),
         "images_per_s": round(images / median),
@@ -105,24 +120,29 @@ def device() -> dict[str, Any]:
     """The backend and the device it trains on, for the JSON and the table's header."""
     from lab_utils.training import runtime
 
-    return {"backend": runtime.backend_name(), "device": runtime.device_description(),
-            "versions": runtime.versions()}
+    return {"backend": runtime.backend_name(), "device": runtime.device_description(), "versions": runtime.versions()}
 
 
 def format_table(result: dict[str, Any]) -> str:
     """A Markdown table of the cases: seconds per 40,000-image epoch beside the seed's and the target."""
-    lines = [f"{result['device']['device']} ({result['device']['backend']}), {result['images']:,} random images "
-             f"per epoch, median of {result['epochs']}",
-             "", "| case | batch | bf16 | data | first epoch s | s / epoch | s / 40,000 images | images/s | "
-             "seed (RTX 2070) | target |",
-             "|---|---:|---|---|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        f"{result['device']['device']} ({result['device']['backend']}), {result['images']:,} random images "
+        f"per epoch, median of {result['epochs']}",
+        "",
+        "| case | batch | bf16 | data | first epoch s | s / epoch | s / 40,000 images | images/s | "
+        "seed (RTX 2070) | target |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---|",
+    ]
     for name, case in result["cases"].items():
-        target = "" if case["target_s"] is None else (
-            f"≤ {case['target_s']} s: {'met' if case['target_met'] else 'missed'}")
+        target = (
+            "" if case["target_s"] is None else (f"≤ {case['target_s']} s: {'met' if case['target_met'] else 'missed'}")
+        )
         seed = "" if case["report_s"] is None else f"{case['report_s']:g} s"
-        lines.append(f"| {name} | {case['batch_size']} | {case['execution'].get('mixed_precision')} | "
-                     f"{case['data']} | {case['first_epoch_s']:.1f} | {case['median_s']:.3f} | "
-                     f"{case['s_per_40000_images']:.2f} | {case['images_per_s']:,} | {seed} | {target} |")
+        lines.append(
+            f"| {name} | {case['batch_size']} | {case['execution'].get('mixed_precision')} | "
+            f"{case['data']} | {case['first_epoch_s']:.1f} | {case['median_s']:.3f} | "
+            f"{case['s_per_40000_images']:.2f} | {case['images_per_s']:,} | {seed} | {target} |"
+        )
     return "\n".join(lines)
 
 

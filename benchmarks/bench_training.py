@@ -34,8 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.flops import numpy_matmul_gflops
-from benchmarks.pipelines import (CASES, EXTRA_PIPELINES, ISAS, PIPELINES, add_common_options, isa_environment,
-                                  project_overrides)
+from benchmarks.pipelines import (
+    CASES,
+    EXTRA_PIPELINES,
+    ISAS,
+    PIPELINES,
+    add_common_options,
+    isa_environment,
+    project_overrides,
+)
 
 BACKENDS = ("tensorflow", "jax", "torch")  # Keras backends the project's pipeline can be timed on (--backend)
 KERAS_PIPELINES = ("project", "fused_bn")  # the pipelines that run on whichever backend is asked for
@@ -64,18 +71,29 @@ def torch_available() -> str | None:
 class Worker:
     """One pipeline's process, its libraries capped at `isa`; requests and answers are single JSON lines."""
 
-    def __init__(self, pipeline: str, log_dir: Path, isa: str = "native", label: str | None = None,
-                 backend: str | None = None) -> None:
+    def __init__(
+        self, pipeline: str, log_dir: Path, isa: str = "native", label: str | None = None, backend: str | None = None
+    ) -> None:
         self.pipeline = label or pipeline
         self.log = log_dir / f"{self.pipeline}.log"
-        env = isa_environment(isa, {
-            **os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-            **({"KERAS_BACKEND": backend} if backend else {}),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
+        env = isa_environment(
+            isa,
+            {
+                **os.environ,
+                "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+                **({"KERAS_BACKEND": backend} if backend else {}),
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            },
+        )
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.pipelines", pipeline], cwd=ROOT, env=env, text=True,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                [sys.executable, "-m", "benchmarks.pipelines", pipeline],
+                cwd=ROOT,
+                env=env,
+                text=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
             )
 
     def send(self, **request: Any) -> None:
@@ -127,17 +145,27 @@ def busy_core_seconds() -> float:
 
 
 def summarize(rates: list[float], others: list[float]) -> dict[str, Any]:
-    return {"images_per_s": [round(r, 1) for r in rates], "median": round(statistics.median(rates), 1),
-            "min": round(min(rates), 1), "max": round(max(rates), 1),
-            "other_processes_cores": [round(o, 2) for o in others]}
+    return {
+        "images_per_s": [round(r, 1) for r in rates],
+        "median": round(statistics.median(rates), 1),
+        "min": round(min(rates), 1),
+        "max": round(max(rates), 1),
+        "other_processes_cores": [round(o, 2) for o in others],
+    }
 
 
 def run_case(name: str, workers: dict[str, Worker], settings: Settings, peak: dict[str, float]) -> dict[str, Any]:
     """Warm every pipeline up (in parallel: not timed), then time them one at a time, interleaved."""
     load_before = os.getloadavg()[0]
     steps = settings.steps * CASES[name].steps_scale
-    request = {"op": "prepare", "case": name, "steps": steps, "batch_size": 64,
-               "warmup_epochs": settings.warmup_epochs, "project_overrides": settings.project_overrides}
+    request = {
+        "op": "prepare",
+        "case": name,
+        "steps": steps,
+        "batch_size": 64,
+        "warmup_epochs": settings.warmup_epochs,
+        "project_overrides": settings.project_overrides,
+    }
     for worker in workers.values():
         worker.send(**request)
     info = {p: w.receive() for p, w in workers.items()}
@@ -146,7 +174,7 @@ def run_case(name: str, workers: dict[str, Worker], settings: Settings, peak: di
     others: dict[str, list[float]] = {p: [] for p in workers}  # cores other processes used meanwhile
     order = list(workers)
     for round_ in range(settings.repeats):
-        for pipeline in order[round_ % len(order):] + order[: round_ % len(order)]:
+        for pipeline in order[round_ % len(order) :] + order[: round_ % len(order)]:
             busy = busy_core_seconds()
             answer = workers[pipeline].ask(op="time")
             busy = busy_core_seconds() - busy
@@ -192,8 +220,12 @@ def check_targets(cases: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
     aug, seed_aug, plain = median("vgg_bn_aug", "project"), median("vgg_bn_aug", "seed"), median("vgg_bn", "project")
     add("vgg_bn_aug: project / seed-style", aug / seed_aug if aug and seed_aug else None, AUGMENTED_VS_SEED)
-    add("vgg_bn_aug: augmentation overhead", 1 - aug / plain if aug and plain else None, AUGMENTATION_OVERHEAD,
-        at_most=True)
+    add(
+        "vgg_bn_aug: augmentation overhead",
+        1 - aug / plain if aug and plain else None,
+        AUGMENTATION_OVERHEAD,
+        at_most=True,
+    )
     torch_plain = median("vgg_bn", "torch")
     add("vgg_bn: project / torch", plain / torch_plain if plain and torch_plain else None, PLAIN_VS_TORCH)
     if "vgg_bn" in cases:
@@ -213,21 +245,29 @@ def format_table(result: dict[str, Any]) -> str:
     for name, case in result["cases"].items():
         for pipeline, s in case["pipelines"].items():
             ratio = "" if pipeline == "project" else f"{case['ratios'][f'project/{pipeline}']:.2f}×"
-            lines.append(f"| {name} | {pipeline} | {s['median']:,.0f} | {s['min']:,.0f} | {s['max']:,.0f} | {ratio} "
-                         f"| {100 * s['share_of_limit']:.0f} % |")
+            lines.append(
+                f"| {name} | {pipeline} | {s['median']:,.0f} | {s['min']:,.0f} | {s['max']:,.0f} | {ratio} "
+                f"| {100 * s['share_of_limit']:.0f} % |"
+            )
     lines.append("")
     for name, case in result["cases"].items():
         f = case["flops_per_image"]
-        lines.append(f"- {name}: {f['training'] / 1e6:.1f} MFLOP per training image → limit "
-                     f"{case['limit_images_per_s']:,.0f} images/s (NumPy BLAS: "
-                     f"{case['limit_numpy_blas_images_per_s']:,.0f}); {case['steps']} steps/epoch; load average "
-                     f"{case['load_average']}; other processes used ≤ {case['other_processes_cores_max']} cores")
+        lines.append(
+            f"- {name}: {f['training'] / 1e6:.1f} MFLOP per training image → limit "
+            f"{case['limit_images_per_s']:,.0f} images/s (NumPy BLAS: "
+            f"{case['limit_numpy_blas_images_per_s']:,.0f}); {case['steps']} steps/epoch; load average "
+            f"{case['load_average']}; other processes used ≤ {case['other_processes_cores_max']} cores"
+        )
     peak = result["peak_gflops"]
-    lines.append(f"- matmul peak: {peak['used']:.0f} GFLOPS (NumPy {peak['numpy']:.0f}, TensorFlow "
-                 f"{peak.get('tensorflow', 0):.0f}); skipped: {result['skipped'] or 'nothing'}")
+    lines.append(
+        f"- matmul peak: {peak['used']:.0f} GFLOPS (NumPy {peak['numpy']:.0f}, TensorFlow "
+        f"{peak.get('tensorflow', 0):.0f}); skipped: {result['skipped'] or 'nothing'}"
+    )
     for t in result["targets"]:
-        lines.append(f"- target {t['target']}: {t['value']:.2f} (goal {'≤' if 'overhead' in t['target'] else '≥'} "
-                     f"{t['goal']}) → {'met' if t['met'] else 'MISSED'}")
+        lines.append(
+            f"- target {t['target']}: {t['value']:.2f} (goal {'≤' if 'overhead' in t['target'] else '≥'} "
+            f"{t['goal']}) → {'met' if t['met'] else 'MISSED'}"
+        )
     return "\n".join(lines)
 
 
@@ -244,9 +284,14 @@ def machine() -> dict[str, Any]:
     """The CPU (model and its vector instruction sets: AVX-512 or only AVX2 decides the code paths) and software."""
     info = cpuinfo()
     flags = info.get("flags", "").split()
-    return {"cpu": info.get("model name") or platform.processor() or platform.machine(),
-            "avx512f": "avx512f" in flags, "simd_flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma"))),
-            "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(), "platform": platform.platform()}
+    return {
+        "cpu": info.get("model name") or platform.processor() or platform.machine(),
+        "avx512f": "avx512f" in flags,
+        "simd_flags": sorted(f for f in flags if f.startswith(("avx", "amx", "fma"))),
+        "cores": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -254,17 +299,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds per pipeline (median, min, max)")
     parser.add_argument("--steps", type=int, default=40, help="training steps (batches of 64) per timed epoch")
     parser.add_argument("--warmup", type=int, default=1, help="untimed epochs before timing")
-    parser.add_argument("--isa", action="append", choices=ISAS,
-                        help="cap oneDNN and XLA at this ISA (repeatable: modes timed interleaved; default native)")
-    parser.add_argument("--pipeline", action="append", choices=PIPELINES + EXTRA_PIPELINES,
-                        help=f"time this pipeline (repeatable; default {', '.join(PIPELINES)}; always project)")
-    parser.add_argument("--backend", action="append", choices=BACKENDS,
-                        help="also run the Keras pipelines on this backend (repeatable; tensorflow always runs)")
+    parser.add_argument(
+        "--isa",
+        action="append",
+        choices=ISAS,
+        help="cap oneDNN and XLA at this ISA (repeatable: modes timed interleaved; default native)",
+    )
+    parser.add_argument(
+        "--pipeline",
+        action="append",
+        choices=PIPELINES + EXTRA_PIPELINES,
+        help=f"time this pipeline (repeatable; default {', '.join(PIPELINES)}; always project)",
+    )
+    parser.add_argument(
+        "--backend",
+        action="append",
+        choices=BACKENDS,
+        help="also run the Keras pipelines on this backend (repeatable; tensorflow always runs)",
+    )
     add_common_options(parser, CASES, tiny="seconds-long run that only checks everything works")
     args = parser.parse_args(argv)
     overrides = project_overrides(args)
-    settings = Settings(steps=args.steps, repeats=args.repeats, warmup_epochs=args.warmup, matmul_n=4096,
-                        matmul_repeats=5, project_overrides=overrides)
+    settings = Settings(
+        steps=args.steps,
+        repeats=args.repeats,
+        warmup_epochs=args.warmup,
+        matmul_n=4096,
+        matmul_repeats=5,
+        project_overrides=overrides,
+    )
     if args.tiny:
         settings = Settings(**TINY, project_overrides=overrides)
     skipped = {}
@@ -272,8 +335,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     backends = list(dict.fromkeys(["tensorflow", *(args.backend or [])]))  # TensorFlow always: the reference
     reason = torch_available()
     if reason:
-        skipped.update({key: reason for key, asked in (("torch", pipelines), ("backend torch", backends))
-                        if "torch" in asked})
+        skipped.update(
+            {key: reason for key, asked in (("torch", pipelines), ("backend torch", backends)) if "torch" in asked}
+        )
         pipelines = [p for p in pipelines if p != "torch"]
         backends = [b for b in backends if b != "torch"]
     cases = args.only or list(CASES)
@@ -285,13 +349,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for isa in isas:
             for p in pipelines:
                 for backend in backends if p in KERAS_PIPELINES else [None]:
-                    label = "@".join([p, *([isa] if isa != isas[0] else []),
-                                      *([backend] if backend and backend != backends[0] else [])])
+                    label = "@".join(
+                        [
+                            p,
+                            *([isa] if isa != isas[0] else []),
+                            *([backend] if backend and backend != backends[0] else []),
+                        ]
+                    )
                     workers[label] = Worker(p, Path(logs), isa, label, backend)
         try:
             peak = {"numpy": numpy_matmul_gflops(settings.matmul_n, settings.matmul_repeats)}
             peak["tensorflow"] = workers["project"].ask(
-                op="matmul", n=settings.matmul_n, repeats=settings.matmul_repeats)["gflops"]
+                op="matmul", n=settings.matmul_n, repeats=settings.matmul_repeats
+            )["gflops"]
             peak["used"] = max(peak.values())
             results = {}
             for name in cases:

@@ -65,11 +65,19 @@ class Case:
 CASES: dict[str, Case] = {
     "mnist_cnn": Case("mnist_cnn", (28, 28, 1), description="MNIST CNN (section IV-A.1)", steps_scale=4),
     "vgg_bn": Case("cifar_vgg_bn", (32, 32, 3), description="CIFAR VGG blocks + BN + dropout"),
-    "vgg_bn_aug": Case("cifar_vgg_bn", (32, 32, 3), augmentation="flip_shift",
-                       description="CIFAR VGG blocks + BN + dropout, flip + shifts 0.1"),
+    "vgg_bn_aug": Case(
+        "cifar_vgg_bn",
+        (32, 32, 3),
+        augmentation="flip_shift",
+        description="CIFAR VGG blocks + BN + dropout, flip + shifts 0.1",
+    ),
     # Random weights: ImageNet's would only change the numbers, not the arithmetic, and keep this offline.
-    "vgg19_frozen": Case("vgg19_adam", (32, 32, 3), model_overrides={"weights": None, "freeze_base": True},
-                         description="VGG19 transfer, frozen base, Adam"),
+    "vgg19_frozen": Case(
+        "vgg19_adam",
+        (32, 32, 3),
+        model_overrides={"weights": None, "freeze_base": True},
+        description="VGG19 transfer, frozen base, Adam",
+    ),
 }
 
 SEED_AUGMENTATION = {  # ImageDataGenerator arguments of the seed's augmentation sets
@@ -96,10 +104,16 @@ def add_common_options(parser: argparse.ArgumentParser, cases: Iterable[str], ti
     parser.add_argument("--only", action="append", choices=sorted(cases), help="run only this case (repeatable)")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--tiny", action="store_true", help=tiny)
-    parser.add_argument("--steps-per-execution", type=int,
-                        help="override the project's per-device choice (RunConfig.steps_per_execution)")
-    parser.add_argument("--jit-compile", choices=("on", "off"),
-                        help="override the project's per-device XLA choice (RunConfig.jit_compile)")
+    parser.add_argument(
+        "--steps-per-execution",
+        type=int,
+        help="override the project's per-device choice (RunConfig.steps_per_execution)",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        choices=("on", "off"),
+        help="override the project's per-device XLA choice (RunConfig.jit_compile)",
+    )
 
 
 def project_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -116,15 +130,24 @@ class KerasProject:
     """The project's pipeline, as lab_utils.training.session.Session.run runs it."""
 
     def __init__(self, case: Case, x: np.ndarray, y: np.ndarray, **overrides: Any) -> None:
-        from lab_utils.training import pipeline
-        from lab_utils.training.cpu import without_autotune
         from lab_utils.data.datasets import Dataset
+        from lab_utils.training import pipeline
         from lab_utils.training.build import build_and_compile
+        from lab_utils.training.cpu import without_autotune
 
         # overrides: RunConfig fields a caller may set (jit_compile, mixed_precision, steps_per_execution)
         self.config = run_config(case).replace(**overrides)
-        data = Dataset(name=self.config.dataset, class_names=tuple(str(i) for i in range(10)), x_train=x,
-                       y_train=y, x_val=x[:1], y_val=y[:1], x_test=x[:1], y_test=y[:1], source="random")
+        data = Dataset(
+            name=self.config.dataset,
+            class_names=tuple(str(i) for i in range(10)),
+            x_train=x,
+            y_train=y,
+            x_val=x[:1],
+            y_val=y[:1],
+            x_test=x[:1],
+            y_test=y[:1],
+            source="random",
+        )
         if "weights" in self.config.model_kwargs:  # random weights: the arithmetic is the same, and offline
             self.config = self.config.replace(model_kwargs={**self.config.model_kwargs, "weights": None})
         self.model, self.execution = build_and_compile(self.config, data)
@@ -141,9 +164,13 @@ class KerasProject:
         from benchmarks.flops import flops_per_image
         from lab_utils.models.builders import count_params
 
-        return {"flops_per_image": flops_per_image(self.model), "params": count_params(self.model)["total"],
-                "execution": vars(self.execution), "batch_size": self.config.batch_size,
-                "backend": keras.backend.backend()}
+        return {
+            "flops_per_image": flops_per_image(self.model),
+            "params": count_params(self.model)["total"],
+            "execution": vars(self.execution),
+            "batch_size": self.config.batch_size,
+            "backend": keras.backend.backend(),
+        }
 
 
 def with_fused_batch_norm(model):
@@ -233,17 +260,26 @@ class TorchPipeline:
         if config.architecture == "simple_cnn":
             model = torch_models.simple_cnn(case.shape[2], size=case.shape[0])
         elif config.architecture == "vgg_blocks":
-            model = torch_models.vgg_blocks(case.shape[2], batch_norm=kwargs.get("batch_norm", False),
-                                            dropout=kwargs.get("dropout", 0.2), size=case.shape[0])
+            model = torch_models.vgg_blocks(
+                case.shape[2],
+                batch_norm=kwargs.get("batch_norm", False),
+                dropout=kwargs.get("dropout", 0.2),
+                size=case.shape[0],
+            )
         elif config.architecture == "transfer" and kwargs.get("freeze_base") and kwargs.get("base") == "vgg19":
-            model = torch_models.FrozenBaseTransfer(batch_norm=kwargs.get("batch_norm", False),
-                                                    size=case.shape[0])
+            model = torch_models.FrozenBaseTransfer(batch_norm=kwargs.get("batch_norm", False), size=case.shape[0])
         else:  # pragma: no cover - every case above has a PyTorch twin
             raise ValueError(f"no PyTorch version of {config.architecture} {kwargs}")
         self.batch_size = config.batch_size
         self.trainer = torch_models.Trainer(
-            model, x, y, batch_size=config.batch_size, optimizer=config.optimizer,
-            learning_rate=config.resolved_learning_rate, augmentation=kwargs.get("augmentation"), seed=config.seed,
+            model,
+            x,
+            y,
+            batch_size=config.batch_size,
+            optimizer=config.optimizer,
+            learning_rate=config.resolved_learning_rate,
+            augmentation=kwargs.get("augmentation"),
+            seed=config.seed,
         )
 
     def epoch(self) -> None:
@@ -256,8 +292,13 @@ class TorchPipeline:
 
 
 def _make(pipeline: str, case: Case, x: np.ndarray, y: np.ndarray, overrides: dict[str, Any]):
-    makers = {"project": KerasProject, "fused_bn": KerasProjectFusedBN, "validated": KerasProjectValidated,
-              "seed": KerasSeed, "torch": TorchPipeline}
+    makers = {
+        "project": KerasProject,
+        "fused_bn": KerasProjectFusedBN,
+        "validated": KerasProjectValidated,
+        "seed": KerasSeed,
+        "torch": TorchPipeline,
+    }
     return makers[pipeline](case, x, y, **overrides)
 
 

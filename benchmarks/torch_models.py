@@ -47,9 +47,14 @@ def simple_cnn(in_channels: int = 1, num_classes: int = 10, dense_units: int = 1
     side = ((size - 2) // 2 - 4) // 2
     return nn.Sequential(
         Rescale(),
-        *_conv_relu(in_channels, 32, padding=0), nn.MaxPool2d(2),
-        *_conv_relu(32, 64, padding=0), *_conv_relu(64, 64, padding=0), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * side * side, dense_units), nn.ReLU(inplace=True),
+        *_conv_relu(in_channels, 32, padding=0),
+        nn.MaxPool2d(2),
+        *_conv_relu(32, 64, padding=0),
+        *_conv_relu(64, 64, padding=0),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * side * side, dense_units),
+        nn.ReLU(inplace=True),
         nn.Linear(dense_units, num_classes),
     )
 
@@ -63,7 +68,8 @@ def vgg_blocks(
     dropout: float = 0.2,
     size: int = 32,
 ) -> nn.Module:
-    """lab_utils.models.builders.build_vgg_blocks: per block 2 × (conv → ReLU → [BN]) → pool → dropout; fc → predictions."""
+    """lab_utils.models.builders.build_vgg_blocks: per block 2 × (conv → ReLU → [BN]) → pool → dropout;
+    fc → predictions."""
     layers: list[nn.Module] = [Rescale()]
     width = in_channels
     for out in filters:
@@ -83,8 +89,14 @@ class FrozenBaseTransfer(nn.Module):
     """lab_utils.models.builders.build_transfer_model("vgg19", freeze_base=True): a VGG19 base in inference mode, no
     gradients, then flatten → fc1 (ReLU) → dropout → predictions; only the head trains."""
 
-    def __init__(self, num_classes: int = 10, dense_units: int = 256, dropout: float = 0.2, size: int = 32,
-                 batch_norm: bool = False) -> None:
+    def __init__(
+        self,
+        num_classes: int = 10,
+        dense_units: int = 256,
+        dropout: float = 0.2,
+        size: int = 32,
+        batch_norm: bool = False,
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = [CaffePreprocess()]
         width = 3
@@ -127,14 +139,25 @@ def flip_shift(x: torch.Tensor, generator: torch.Generator, shift: float = 0.1) 
 class Trainer:
     """A plain PyTorch training loop over uint8 NHWC arrays, shuffled each epoch: the reference pipeline."""
 
-    def __init__(self, model: nn.Module, x: np.ndarray, y: np.ndarray, *, batch_size: int, optimizer: str,
-                 learning_rate: float, augmentation: str | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        batch_size: int,
+        optimizer: str,
+        learning_rate: float,
+        augmentation: str | None = None,
+        seed: int = 0,
+    ) -> None:
         torch.manual_seed(seed)
         self.generator = torch.Generator().manual_seed(seed)
         self.model = model.to(memory_format=torch.channels_last)
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = (
-            torch.optim.SGD(params, lr=learning_rate, momentum=0.9) if optimizer == "sgd"
+            torch.optim.SGD(params, lr=learning_rate, momentum=0.9)
+            if optimizer == "sgd"
             else torch.optim.Adam(params, lr=learning_rate)
         )
         # NHWC uint8 viewed as NCHW is already channels_last in memory: no copy until the float conversion.
@@ -149,7 +172,7 @@ class Trainer:
         order = torch.randperm(len(self.y), generator=self.generator)
         correct = torch.zeros((), dtype=torch.int64)
         for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
+            rows = order[start : start + self.batch_size]
             xb = self.x[rows].float().contiguous(memory_format=torch.channels_last)
             yb = self.y[rows]
             if self.augmentation == "flip_shift":

@@ -76,6 +76,7 @@ _ABSOLUTE = re.compile(r"(?<![\w/:~.\-])/(?:[\w.+@\-]+/)*[\w.+@\-]+/?")
 def display_text(text: str) -> str:
     """Every absolute path in `text` whose first folder exists on this machine (/home, /work, /tmp…) rewritten by
     `display_path`: for notebook outputs and table footers that print paths."""
+
     def relative(match: re.Match[str]) -> str:
         found = match.group(0)
         first = found.strip("/").split("/", 1)[0]

@@ -6,18 +6,19 @@
 Idempotent. In each notebook it (a) sets the kernelspec to the standard `python3` (the only name Colab and Kaggle
 know; here bootstrap.sh maps python3 to the project's environment), (b) inserts, or updates, a first code cell
 tagged `lab-setup` that installs the project when `import lab_utils` fails and, on Colab only and when asked
-(USE_GOOGLE_DRIVE = True), keeps runs, figures and tables on Google Drive. The repository's address comes from one place: pyproject.toml's
-[project.urls] Repository. In README.md it rewrites the block between the two `colab-links` markers.
+(USE_GOOGLE_DRIVE = True), keeps runs, figures and tables on Google Drive. The repository's address comes from one
+place: pyproject.toml's [project.urls] Repository. In README.md it rewrites the block between the two `colab-links`
+markers.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from pathlib import Path
 
 import nbformat
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 TAG = "lab-setup"
@@ -25,7 +26,7 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "langua
 BRANCH = "main"
 LINKS_START, LINKS_END = "<!-- colab-links: made by scripts/notebook_header.py -->", "<!-- /colab-links -->"
 
-SETUP = '''# Set-up for Colab, Kaggle or any Python without this project: installs it when lab_utils is missing
+SETUP = """# Set-up for Colab, Kaggle or any Python without this project: installs it when lab_utils is missing
 # (nothing happens in the project's own environment). Runs, figures and tables stay on this machine; on Colab,
 # USE_GOOGLE_DRIVE = True keeps them on your Google Drive instead (Colab then asks you to sign in).
 # LAB_RUNS_ARCHIVE: a teacher's run cache (class-runs.zip) to skip training.
@@ -41,14 +42,14 @@ if USE_GOOGLE_DRIVE and importlib.util.find_spec("google.colab") is not None:
     os.makedirs(os.environ["LAB_HOME"], exist_ok=True)
 LAB_RUNS_ARCHIVE = ""
 if LAB_RUNS_ARCHIVE:
-    os.environ["LAB_RUNS_ARCHIVE"] = LAB_RUNS_ARCHIVE'''
+    os.environ["LAB_RUNS_ARCHIVE"] = LAB_RUNS_ARCHIVE"""
 
 
 def repository(pyproject: Path = ROOT / "pyproject.toml") -> str:
     """The repository's address: pyproject.toml [project.urls] Repository, the one place it is written."""
     urls = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"].get("urls", {})
     if not str(urls.get("Repository", "")).startswith("https://"):
-        sys.exit(f"{pyproject}: set [project.urls] Repository = \"https://…\" (the repository's address)")
+        sys.exit(f'{pyproject}: set [project.urls] Repository = "https://…" (the repository\'s address)')
     return urls["Repository"].rstrip("/")
 
 
@@ -99,7 +100,7 @@ def with_links(readme: str, table: str) -> str:
     start, end = readme.find(LINKS_START), readme.find(LINKS_END)
     if start < 0 or end < start:
         sys.exit(f"README: add the two lines {LINKS_START!r} and {LINKS_END!r} where the links go")
-    return readme[:start] + table + readme[end + len(LINKS_END):]
+    return readme[:start] + table + readme[end + len(LINKS_END) :]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,14 +26,17 @@ def chromium_or_skip() -> Path:
     if CHROMIUM.exists():
         return CHROMIUM
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip(f"no browser: {CHROMIUM} is missing and installing it needs root and apt-get "
-                    "(run `apt-get install chromium` as root)")
+        pytest.skip(
+            f"no browser: {CHROMIUM} is missing and installing it needs root and apt-get "
+            "(run `apt-get install chromium` as root)"
+        )
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=120", "-qq"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
         for command in ([*apt, "update"], [*apt, "install", "-y", "chromium"]):
-            result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env,
-                                    stdin=subprocess.DEVNULL)
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=900, env=env, stdin=subprocess.DEVNULL
+            )
             if result.returncode != 0:
                 pytest.skip(f"no browser: `{' '.join(command)}` failed: {(result.stderr or result.stdout)[-500:]}")
     except subprocess.TimeoutExpired:

@@ -16,8 +16,10 @@ import pytest
 
 from .helpers import MINI, run_all
 
-E2E = ("e2e: an end-to-end run (papermill, a browser, a second Keras backend, or run_all.sh / run_tests.sh / "
-       "pip install in a subprocess); `./run_tests.sh --fast` leaves these out")
+E2E = (
+    "e2e: an end-to-end run (papermill, a browser, a second Keras backend, or run_all.sh / run_tests.sh / "
+    "pip install in a subprocess); `./run_tests.sh --fast` leaves these out"
+)
 E2E_FIXTURES = {"smoke"}  # fixtures that run run_all.sh: a test that uses one is end to end
 
 
@@ -48,8 +50,11 @@ def end_to_end_command(args: object, env: dict | None) -> str | None:
 
 
 def _refuse(what: str) -> None:
-    pytest.fail(f"{what}: an end-to-end run in a test not marked e2e. Add @pytest.mark.e2e (see tests/conftest.py) "
-                "so that `./run_tests.sh --fast` leaves it out", pytrace=False)
+    pytest.fail(
+        f"{what}: an end-to-end run in a test not marked e2e. Add @pytest.mark.e2e (see tests/conftest.py) "
+        "so that `./run_tests.sh --fast` leaves it out",
+        pytrace=False,
+    )
 
 
 class _FastPopen(subprocess.Popen):
@@ -79,8 +84,8 @@ def mini() -> Path:
 
 @pytest.fixture(scope="session")
 def smoke(tmp_path_factory, mini: Path) -> Path:
-    """One complete `./run_all.sh --profile smoke --workers 2` on the mini data; returns its output folder. Read-only for
-    the tests that use it: a test that runs again writes into a folder of its own.
+    """One complete `./run_all.sh --profile smoke --workers 2` on the mini data; returns its output folder. Read-only
+    for the tests that use it: a test that runs again writes into a folder of its own.
 
     LAB_TEST_SMOKE=/some/folder keeps that run: made there once, then reused (for iterating on the tests that read
     it; delete the folder after changing what the run produces)."""
@@ -90,8 +95,16 @@ def smoke(tmp_path_factory, mini: Path) -> Path:
         return out
     # On 2 workers: every catalogued run is trained first, then the notebooks load them (their hand-written models
     # equal the builders'); LAB_STRICT_CHECKS=1: an exercise solution that stopped being right fails the run.
-    result = run_all(out, "--profile", "smoke", "--data-dir", str(mini), "--workers", "2",
-                     env={**os.environ, "LAB_STRICT_CHECKS": "1"})
+    result = run_all(
+        out,
+        "--profile",
+        "smoke",
+        "--data-dir",
+        str(mini),
+        "--workers",
+        "2",
+        env={**os.environ, "LAB_STRICT_CHECKS": "1"},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (out / "run_all.stderr").write_text(result.stderr)  # kept for the tests of what run_all prints
     (out / "run_all.stdout").write_text(result.stdout)  # last: it marks a complete run

@@ -16,8 +16,16 @@ MINI = ROOT.parent / "shared" / "data" / "mini"
 
 def output_options(out: Path) -> list[str]:
     """Every output folder of run_all.sh under `out`."""
-    return ["--figures-dir", str(out / "figures"), "--tables-dir", str(out / "tables"), "--runs-dir",
-            str(out / "runs"), "--build-dir", str(out / "build")]
+    return [
+        "--figures-dir",
+        str(out / "figures"),
+        "--tables-dir",
+        str(out / "tables"),
+        "--runs-dir",
+        str(out / "runs"),
+        "--build-dir",
+        str(out / "build"),
+    ]
 
 
 def run_all_command(out: Path, *args: str) -> list[str]:
@@ -27,8 +35,7 @@ def run_all_command(out: Path, *args: str) -> list[str]:
 
 def run_all(out: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ./run_all.sh to completion (30 min at most) and return its result."""
-    return subprocess.run(run_all_command(out, *args), cwd=ROOT, capture_output=True, text=True, timeout=1800,
-                          env=env)
+    return subprocess.run(run_all_command(out, *args), cwd=ROOT, capture_output=True, text=True, timeout=1800, env=env)
 
 
 def call_runner(out: Path, *args: str) -> tuple[int, str, str]:

@@ -75,6 +75,7 @@ def pickle_sparse_memo() -> bytes:
 
 def pickle_codec_chain(doublings: int = 20) -> bytes:
     """`_codecs.encode(..., 'hex')` applied 20 times to 1 kB: 1 GiB, from a 200-byte file."""
+
     def text(s: str) -> bytes:
         return b"X" + len(s).to_bytes(4, "little") + s.encode()
 
@@ -198,8 +199,12 @@ print(json.dumps({"outcome": outcome, "peak": status("VmHWM") - before}))
 def load_in_child(call: str, path: Path, address_space: int) -> dict[str, object]:
     """Run `call` (e.g. "read_idx(path, 2051)") on `path` in a child whose address space may grow by at most
     `address_space` bytes; return {"outcome": ..., "peak": peak RSS growth in bytes}."""
-    result = subprocess.run([sys.executable, "-c", _CHILD, str(ROOT), call, str(path), str(address_space)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(ROOT), call, str(path), str(address_space)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if result.returncode != 0:
         raise AssertionError(result.stderr[-3000:])
     return json.loads(result.stdout.strip().splitlines()[-1])

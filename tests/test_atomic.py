@@ -48,8 +48,12 @@ print("steps", steps)
 
 def _run(target: Path, mode: str, kill_at: int) -> subprocess.CompletedProcess:
     script = f"NEW = {NEW!r}\n" + _CHILD
-    return subprocess.run([sys.executable, "-c", script, str(ROOT), str(target), mode, str(kill_at)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", script, str(ROOT), str(target), mode, str(kill_at)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _contents(folder: Path) -> dict[str, str] | None:

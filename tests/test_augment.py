@@ -39,7 +39,7 @@ def test_preset_layers(preset, expected):
     block = build_augmentation(preset, name="aug")
     assert isinstance(block, keras.Sequential) and block.name == "aug"
     assert [type(layer) for layer in block.layers] == [layer_type for layer_type, _ in expected]
-    for layer, (_, attributes) in zip(block.layers, expected):
+    for layer, (_, attributes) in zip(block.layers, expected, strict=True):
         assert layer.name.startswith("aug_")
         for attribute, value in attributes.items():
             expected_value = pytest.approx(value) if isinstance(value, (float, tuple)) else value

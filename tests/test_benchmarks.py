@@ -39,8 +39,10 @@ def test_flop_counter_matches_hand_arithmetic() -> None:
     conv2 = 6 * 6 * 2 * (3 * 3 * 4)
     dense = (6 * 6 * 2) * 5
     assert [layer_macs(model.get_layer(n)) for n in ("conv1", "pool", "conv2", "dense")] == [conv1, 0, conv2, dense]
-    assert flops_per_image(model) == {"forward": 2 * (conv1 + conv2 + dense),
-                                      "training": 3 * 2 * (conv1 + conv2 + dense)}
+    assert flops_per_image(model) == {
+        "forward": 2 * (conv1 + conv2 + dense),
+        "training": 3 * 2 * (conv1 + conv2 + dense),
+    }
     frozen = flops_per_image(tiny_conv_net(freeze_first=True))
     assert frozen["training"] == 2 * conv1 + 3 * 2 * (conv2 + dense)  # a frozen layer runs forward only
 
@@ -56,10 +58,16 @@ def test_targets_are_checked_on_medians() -> None:
     def case(**medians):
         return {"pipelines": {p: {"median": m, "share_of_limit": m / 1000} for p, m in medians.items()}}
 
-    targets = {t["target"]: t for t in check_targets({
-        "vgg_bn": case(project=900, torch=800), "vgg_bn_aug": case(project=850, seed=300),
-        "mnist_cnn": case(project=4000, seed=4100, torch=2500),
-    })}
+    targets = {
+        t["target"]: t
+        for t in check_targets(
+            {
+                "vgg_bn": case(project=900, torch=800),
+                "vgg_bn_aug": case(project=850, seed=300),
+                "mnist_cnn": case(project=4000, seed=4100, torch=2500),
+            }
+        )
+    }
     assert targets["vgg_bn_aug: project / seed-style"]["met"]
     assert targets["vgg_bn_aug: augmentation overhead"]["value"] == pytest.approx(1 - 850 / 900, abs=1e-3)
     assert targets["vgg_bn: project / torch"]["met"] and targets["vgg_bn: share of the limit"]["met"]
@@ -94,7 +102,9 @@ def test_command_line_overrides_reach_the_projects_run_config() -> None:
     add_common_options(parser, CASES, tiny="")
     assert project_overrides(parser.parse_args([])) == {}
     assert project_overrides(parser.parse_args(["--jit-compile", "on", "--steps-per-execution", "2"])) == {
-        "jit_compile": True, "steps_per_execution": 2}
+        "jit_compile": True,
+        "steps_per_execution": 2,
+    }
     assert project_overrides(parser.parse_args(["--jit-compile", "off"])) == {"jit_compile": False}
 
 
@@ -125,14 +135,35 @@ def test_fused_bn_pipeline_is_the_project_with_fused_batch_norm() -> None:
 def test_backends_and_extra_pipelines_get_their_own_workers(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_training", "--tiny", "--only", "mnist_cnn", "--backend", "tensorflow",
-         "--backend", "jax", "--pipeline", "fused_bn", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_training",
+            "--tiny",
+            "--only",
+            "mnist_cnn",
+            "--backend",
+            "tensorflow",
+            "--backend",
+            "jax",
+            "--pipeline",
+            "fused_bn",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     case = json.loads(out.read_text())["cases"]["mnist_cnn"]
-    assert case["keras_backend"] == {"project": "tensorflow", "project@jax": "jax", "fused_bn": "tensorflow",
-                                     "fused_bn@jax": "jax"}
+    assert case["keras_backend"] == {
+        "project": "tensorflow",
+        "project@jax": "jax",
+        "fused_bn": "tensorflow",
+        "fused_bn@jax": "jax",
+    }
     assert set(case["ratios"]) == {"project/project@jax", "project/fused_bn", "project/fused_bn@jax"}
 
 
@@ -141,7 +172,10 @@ def test_tiny_benchmark_covers_every_model_and_pipeline(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_training", "--tiny", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -155,14 +189,14 @@ def test_tiny_benchmark_covers_every_model_and_pipeline(tmp_path: Path) -> None:
         assert set(case["pipelines"]) == pipelines, name
         assert case["flops_per_image"]["training"] >= case["flops_per_image"]["forward"] > 0
         assert case["limit_images_per_s"] == pytest.approx(
-            result["peak_gflops"]["used"] * 1e9 / case["flops_per_image"]["training"], rel=1e-2)
+            result["peak_gflops"]["used"] * 1e9 / case["flops_per_image"]["training"], rel=1e-2
+        )
         project = case["pipelines"]["project"]["median"]
         for pipeline, summary in case["pipelines"].items():
             assert len(summary["images_per_s"]) == result["settings"]["repeats"]
             assert 0 < summary["min"] <= summary["median"] <= summary["max"], (name, pipeline)
             # both sides are computed from values the JSON stores rounded: compare relatively
-            assert summary["share_of_limit"] == pytest.approx(summary["median"] / case["limit_images_per_s"],
-                                                              rel=1e-2)
+            assert summary["share_of_limit"] == pytest.approx(summary["median"] / case["limit_images_per_s"], rel=1e-2)
             if pipeline != "project":
                 assert case["ratios"][f"project/{pipeline}"] == pytest.approx(project / summary["median"], rel=1e-2)
     assert {t["target"].split(":")[0] for t in result["targets"]} == {"vgg_bn_aug", "vgg_bn", "mnist_cnn"}
@@ -175,16 +209,35 @@ def test_epoch_benchmark_reports_seconds_per_report_epoch_and_checks_the_gpu_tar
     # with the overrides of a case (batch 512, bf16) applied and the targets judged on the scaled epoch.
     out = tmp_path / "bench_gpu.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_gpu", "--tiny", "--only", "mnist_cnn", "--only",
-         "vgg_bn_aug_b512_bf16", "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_gpu",
+            "--tiny",
+            "--only",
+            "mnist_cnn",
+            "--only",
+            "vgg_bn_aug_b512_bf16",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert result["images"] == 256 and result["epochs"] == 1 and set(result["cases"]) == {
-        "mnist_cnn", "vgg_bn_aug_b512_bf16"}
+    assert (
+        result["images"] == 256
+        and result["epochs"] == 1
+        and set(result["cases"]) == {"mnist_cnn", "vgg_bn_aug_b512_bf16"}
+    )
     fast = result["cases"]["vgg_bn_aug_b512_bf16"]
     assert fast["batch_size"] == 512 and fast["execution"]["mixed_precision"] is True
-    assert fast["data"] == "tf.data" if result["device"]["backend"] == "tensorflow" else fast["data"] in (
-        "host", "device")
+    assert (
+        fast["data"] == "tf.data" if result["device"]["backend"] == "tensorflow" else fast["data"] in ("host", "device")
+    )
     for name, case in result["cases"].items():
         assert case["median_s"] > 0 and len(case["epoch_s"]) == 1, name
         assert case["s_per_40000_images"] == pytest.approx(case["median_s"] * 40_000 / 256, rel=1e-2)

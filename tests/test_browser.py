@@ -14,6 +14,7 @@ Chromium is installed with apt-get when missing; the tests skip, saying why, onl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -41,7 +42,7 @@ CIFAR_NOTEBOOK = "02_cifar10_cnn"
 # The notebooks the browser tests run: what their copies' parameters cells set besides the output folders.
 # Everything else keeps its default: data_dir None, so the data comes from LAB_DATA_DIR, as documented.
 PARAMETERS: dict[str, dict[str, object]] = {
-    NOTEBOOK: {},                          # profile "auto": 00 trains nothing
+    NOTEBOOK: {},  # profile "auto": 00 trains nothing
     CIFAR_NOTEBOOK: {"profile": "smoke"},  # 02 trains five small models: 600 images, one epoch each
 }
 OUTPUT_PARAMETERS = ("figures_dir", "tables_dir", "runs_dir")  # each points into tmp/outputs/<figures|tables|runs>
@@ -49,9 +50,9 @@ KERNEL_NAME = "python3"  # the standard name (Colab, Kaggle); bootstrap.sh maps 
 KERNEL_DISPLAY_NAME = "Python 3 (cnn-lab: Keras + TensorFlow)"
 FIGURES = ("fig01_mnist_samples", "fig02_mnist_class_distribution", "fig03_cifar10_samples")
 SERVER_START_S = 90  # bootstrap check + JupyterLab start (≈ 3 s here)
-RUN_ALL_S = 150      # kernel start, TensorFlow import, both datasets, three figures (≈ 10 s here)
+RUN_ALL_S = 150  # kernel start, TensorFlow import, both datasets, three figures (≈ 10 s here)
 RUN_ALL_SMOKE_S = 420  # 02 on smoke: five one-epoch trainings on 600 images, occlusion maps (≈ 60 s here)
-UI_S = 60            # page load, kernel start, menus, saving
+UI_S = 60  # page load, kernel start, menus, saving
 
 
 def free_port() -> int:
@@ -71,8 +72,9 @@ class Server:
     runtime: Path
 
     def api(self, path: str, method: str = "GET", timeout: float = 10) -> object:
-        request = urllib.request.Request(f"{self.url}/api/{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+        request = urllib.request.Request(
+            f"{self.url}/api/{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -127,10 +129,8 @@ def stop(process: subprocess.Popen, server: Server | None) -> None:
             os.killpg(process.pid, sig)  # the group of the server we started (start_new_session=True)
         except ProcessLookupError:
             break
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 @pytest.fixture(scope="module")
@@ -168,12 +168,26 @@ def jupyterlab(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     env.pop("LAB_CALLER_DIR", None)  # jupyterlab.sh sets it to where it is typed (cwd below)
     token, port = secrets.token_hex(16), free_port()
     log = tmp / "jupyterlab.log"
-    command = ["bash", str(ROOT / "scripts" / "jupyterlab.sh"), "--no-browser", f"--port={port}",
-               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-               f"--ServerApp.root_dir={project}", "--ContentsManager.preferred_dir=notebooks"]
+    command = [
+        "bash",
+        str(ROOT / "scripts" / "jupyterlab.sh"),
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={project}",
+        "--ContentsManager.preferred_dir=notebooks",
+    ]
     with log.open("w") as log_file:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log_file,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = None
     try:
         candidate = Server(f"http://127.0.0.1:{port}", token, project, outputs, log, jupyter / "runtime")
@@ -186,8 +200,7 @@ def jupyterlab(chromium: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 break
             except (OSError, urllib.error.URLError):
                 if time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not answer /api/status in {SERVER_START_S} s:\n"
-                                f"{candidate.log_tail()}")
+                    pytest.fail(f"JupyterLab did not answer /api/status in {SERVER_START_S} s:\n{candidate.log_tail()}")
                 time.sleep(0.5)
         server = candidate
         yield server
@@ -226,7 +239,8 @@ NOTEBOOK_STATE_JS = """() => {
         status: (panel.querySelector('.jp-Notebook-ExecutionIndicator') || {dataset: {}}).dataset.status || '',
         kernel: ((panel.querySelector('.jp-KernelName') || {}).textContent || '').trim(),
         // JupyterLab renders an error output as stderr text: its traceback, or "ename: evalue".
-        errors: stderr.filter(t => /Traceback \\(most recent call last\\)|^\\w+(Error|Exception|Interrupt)\\b/m.test(t)),
+        errors: stderr.filter(
+            t => /Traceback \\(most recent call last\\)|^\\w+(Error|Exception|Interrupt)\\b/m.test(t)),
         images: images.map(i => ({complete: i.complete, width: i.naturalWidth, height: i.naturalHeight})),
         text: [...panel.querySelectorAll('.jp-OutputArea-output')].map(e => e.textContent).join('\\n'),
     };
@@ -234,17 +248,17 @@ NOTEBOOK_STATE_JS = """() => {
 
 # A kernel is attached and idle (before the kernel starts, the indicator says "idle" too, beside "No Kernel",
 # and Run All would then do nothing).
-KERNEL_READY_JS = """() => {
-    const state = (%s)();
+KERNEL_READY_JS = f"""() => {{
+    const state = ({NOTEBOOK_STATE_JS})();
     return !!state && state.status === 'idle' && !['', 'No Kernel'].includes(state.kernel);
-}""" % NOTEBOOK_STATE_JS
+}}"""
 
 # Run All has finished: the kernel is idle, no cell waits ([*]), and every cell ran or one failed (the rest stop).
-RUN_FINISHED_JS = """() => {
-    const state = (%s)();
+RUN_FINISHED_JS = f"""() => {{
+    const state = ({NOTEBOOK_STATE_JS})();
     if (!state || state.status !== 'idle' || state.prompts.some(p => p.includes('*'))) return false;
     return state.errors.length > 0 || state.prompts.every(p => /^\\[\\d+\\]:$/.test(p));
-}""" % NOTEBOOK_STATE_JS
+}}"""
 
 
 def open_and_run_all(page, server: Server, path: str, timeout_s: int = RUN_ALL_S) -> dict:
@@ -255,7 +269,7 @@ def open_and_run_all(page, server: Server, path: str, timeout_s: int = RUN_ALL_S
     page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell")
     # A kernel dialog appears only if the notebook's kernel is unknown: choose ours (the checks below still
     # require that the notebook runs on it).
-    page.wait_for_function("() => document.querySelector('.jp-Dialog') || (%s)()" % KERNEL_READY_JS, polling=100)
+    page.wait_for_function(f"() => document.querySelector('.jp-Dialog') || ({KERNEL_READY_JS})()", polling=100)
     if page.locator(".jp-Dialog").count():
         page.locator(".jp-Dialog select").select_option(label=KERNEL_DISPLAY_NAME)
         page.locator(".jp-Dialog .jp-mod-accept").click()
@@ -282,8 +296,10 @@ def screenshot_whole_notebook(page, path: Path) -> None:
         return last.bottom + outer.scrollTop + 80;
     }""")
     page.set_viewport_size({"width": 1280, "height": int(min(max(height, 900), 12000))})
-    page.evaluate("() => { const o = document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer');"
-                  " if (o) o.scrollTop = 0; }")
+    page.evaluate(
+        "() => { const o = document.querySelector('.jp-NotebookPanel .jp-WindowedPanel-outer');"
+        " if (o) o.scrollTop = 0; }"
+    )
     page.wait_for_timeout(500)
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
@@ -302,8 +318,9 @@ def keep_screenshot(page, screenshot: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_jupyterlab_runs_the_data_exploration_notebook_in_a_real_browser(jupyterlab: Server, page,
-                                                                          tmp_path: Path) -> None:
+def test_jupyterlab_runs_the_data_exploration_notebook_in_a_real_browser(
+    jupyterlab: Server, page, tmp_path: Path
+) -> None:
     source = ROOT / "notebooks" / f"{NOTEBOOK}.ipynb"
     source_before = source.read_bytes()
     screenshot = ARTIFACTS / "jupyterlab_00.png"
@@ -312,8 +329,8 @@ def test_jupyterlab_runs_the_data_exploration_notebook_in_a_real_browser(jupyter
     try:
         state = open_and_run_all(page, jupyterlab, f"notebooks/{NOTEBOOK}.ipynb")
         page.wait_for_function(  # every image shown is loaded (decoded or failed), so its size is final
-            "() => [...document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output img')]"
-            ".every(i => i.complete)")
+            "() => [...document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output img')].every(i => i.complete)"
+        )
         state = page.evaluate(NOTEBOOK_STATE_JS)
         sessions = jupyterlab.api("sessions")
         save_notebook(page)  # the saved copy is checked exactly below
@@ -330,8 +347,9 @@ def test_jupyterlab_runs_the_data_exploration_notebook_in_a_real_browser(jupyter
     assert (info["hostname"], info["root_dir"]) == ("127.0.0.1", str(jupyterlab.project))
     # Top to bottom, no error shown, three figures rendered inline.
     assert not state["errors"], "\n\n".join(state["errors"]) + context
-    assert state["prompts"] and all(re.fullmatch(r"\[\d+\]:", p) for p in state["prompts"]), \
+    assert state["prompts"] and all(re.fullmatch(r"\[\d+\]:", p) for p in state["prompts"]), (
         f"cells that did not run: {state['prompts']}{context}"
+    )
     rendered = [i for i in state["images"] if i["complete"] and i["width"] > 0]
     assert len(rendered) >= len(FIGURES), f"{state['images']}{context}"
 
@@ -377,8 +395,9 @@ CELL_IMAGES_JS = """(index) => {
 
 
 @pytest.mark.e2e
-def test_jupyterlab_runs_the_cifar_notebook_and_shows_the_students_keras(jupyterlab: Server, page,
-                                                                         tmp_path: Path) -> None:
+def test_jupyterlab_runs_the_cifar_notebook_and_shows_the_students_keras(
+    jupyterlab: Server, page, tmp_path: Path
+) -> None:
     """02_cifar10_cnn on the smoke profile: the student-written VGG block, with Keras's `BatchNormalization`, shows as
     highlighted code with the model's summary under it, the cell that writes `model.fit(` out runs with its epochs
     logged under it, and the feature-map figure of the trained model is drawn."""
@@ -388,11 +407,13 @@ def test_jupyterlab_runs_the_cifar_notebook_and_shows_the_students_keras(jupyter
     source_before = source.read_bytes()
     copy = jupyterlab.project / "notebooks" / f"{CIFAR_NOTEBOOK}.ipynb"
     code = [c for c in nbformat.read(copy, as_version=4).cells if c.cell_type == "code"]
-    [keras_index] = [i for i, c in enumerate(code)
-                     if "keras-model" in c.metadata.get("tags", []) and "def vgg_block(" in c.source]
+    [keras_index] = [
+        i for i, c in enumerate(code) if "keras-model" in c.metadata.get("tags", []) and "def vgg_block(" in c.source
+    ]
     [maps_index] = [i for i, c in enumerate(code) if '"see02_feature_maps_block1"' in c.source]
-    [fit_index] = [i for i, c in enumerate(code)
-                   if "keras-fit" in c.metadata.get("tags", []) and "model.fit(" in c.source]
+    [fit_index] = [
+        i for i, c in enumerate(code) if "keras-fit" in c.metadata.get("tags", []) and "model.fit(" in c.source
+    ]
     keras_source = code[keras_index].source
     screenshot = ARTIFACTS / "jupyterlab_02.png"
     screenshot.unlink(missing_ok=True)
@@ -405,30 +426,31 @@ def test_jupyterlab_runs_the_cifar_notebook_and_shows_the_students_keras(jupyter
         for index in (keras_index, maps_index):
             page.locator(".jp-NotebookPanel .jp-CodeCell").nth(index).scroll_into_view_if_needed()
         page.locator(".jp-NotebookPanel .jp-CodeCell").nth(keras_index).scroll_into_view_if_needed()
-        try:
+        with contextlib.suppress(PlaywrightTimeout):
             page.wait_for_function(
-                "(i) => { const c = (%s)(i);"
-                " return !!c && c.tokens.length > 0 && c.outputs.some(o => o.text.trim()); }" % CODE_CELL_JS,
-                arg=keras_index, polling=100)
-        except PlaywrightTimeout:
-            pass
+                f"(i) => {{ const c = ({CODE_CELL_JS})(i);"
+                " return !!c && c.tokens.length > 0 && c.outputs.some(o => o.text.trim()); }",
+                arg=keras_index,
+                polling=100,
+            )
         keras_cell = page.evaluate(CODE_CELL_JS, keras_index)
         page.locator(".jp-NotebookPanel .jp-CodeCell").nth(fit_index).scroll_into_view_if_needed()
-        try:
+        with contextlib.suppress(PlaywrightTimeout):
             page.wait_for_function(
-                "(i) => { const c = (%s)(i);"
-                " return !!c && c.tokens.length > 0 && c.outputs.some(o => o.text.trim()); }" % CODE_CELL_JS,
-                arg=fit_index, polling=100)
-        except PlaywrightTimeout:
-            pass
+                f"(i) => {{ const c = ({CODE_CELL_JS})(i);"
+                " return !!c && c.tokens.length > 0 && c.outputs.some(o => o.text.trim()); }",
+                arg=fit_index,
+                polling=100,
+            )
         fit_cell = page.evaluate(CODE_CELL_JS, fit_index)
         page.locator(".jp-NotebookPanel .jp-CodeCell").nth(maps_index).scroll_into_view_if_needed()
-        try:
-            page.wait_for_function("(i) => { const imgs = (%s)(i); return !!imgs && imgs.length > 0 &&"
-                                   " imgs.every(i => i.complete && i.width > 0); }" % CELL_IMAGES_JS,
-                                   arg=maps_index, polling=100)
-        except PlaywrightTimeout:
-            pass
+        with contextlib.suppress(PlaywrightTimeout):
+            page.wait_for_function(
+                f"(i) => {{ const imgs = ({CELL_IMAGES_JS})(i); return !!imgs && imgs.length > 0 &&"
+                " imgs.every(i => i.complete && i.width > 0); }",
+                arg=maps_index,
+                polling=100,
+            )
         maps_images = page.evaluate(CELL_IMAGES_JS, maps_index)
         sessions = jupyterlab.api("sessions")
         save_notebook(page)  # the saved copy is checked exactly below
@@ -440,8 +462,9 @@ def test_jupyterlab_runs_the_cifar_notebook_and_shows_the_students_keras(jupyter
     kernels = {s["path"]: s["kernel"]["name"] for s in sessions}
     assert kernels.get(f"notebooks/{CIFAR_NOTEBOOK}.ipynb") == KERNEL_NAME, f"{sessions}{context}"
     assert not state["errors"], "\n\n".join(state["errors"]) + context
-    assert state["prompts"] and all(re.fullmatch(r"\[\d+\]:", p) for p in state["prompts"]), \
+    assert state["prompts"] and all(re.fullmatch(r"\[\d+\]:", p) for p in state["prompts"]), (
         f"cells that did not run: {state['prompts']}{context}"
+    )
     shown = [c for c in code if not c.metadata.get("jupyter", {}).get("source_hidden")]
     assert len(state["prompts"]) == len(shown), f"{state['prompts']}{context}"
     assert "Lab(profile='smoke'" in state["text"], f"not the smoke profile:\n{state['text'][:500]}{context}"
@@ -458,8 +481,9 @@ def test_jupyterlab_runs_the_cifar_notebook_and_shows_the_students_keras(jupyter
     for text in ('Model: "vgg_blocks"', "block1_conv1 (Conv2D)", "block1_bn1", "Total params: 552,874"):
         assert text in summary, f"`{text}` not in the summary shown:\n{summary}{context}"
     # The Keras program written out: model.fit( and model.evaluate( in a highlighted code cell, its epochs logged.
-    assert fit_cell and "model.fit(" in fit_cell["editor"] and "model.evaluate(" in fit_cell["editor"], \
+    assert fit_cell and "model.fit(" in fit_cell["editor"] and "model.evaluate(" in fit_cell["editor"], (
         f"no code cell with model.fit( on the page{context}"
+    )
     assert "fit" in {t["text"] for t in fit_cell["tokens"]} or fit_cell["tokens"], f"{fit_cell}{context}"
     fit_output = "\n".join(o["text"] for o in fit_cell["outputs"])
     assert "Epoch 2/2" in fit_output and "test accuracy" in fit_output, f"{fit_output}{context}"
@@ -485,12 +509,14 @@ def test_training_in_jupyterlab_shows_one_progress_bar_per_epoch(jupyterlab: Ser
     notebook = nbformat.v4.new_notebook()
     notebook.metadata.kernelspec = {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY_NAME, "language": "python"}
     out = jupyterlab.outputs / "progress"
-    notebook.cells = [nbformat.v4.new_code_cell(
-        "from lab_utils import Lab\n"
-        f"lab = Lab('smoke', epochs=2, figures_dir={str(out / 'figures')!r}, tables_dir={str(out / 'tables')!r})\n"
-        "run = lab.run('mnist_cnn')\n"
-        "run.record.epochs_run, lab.verbose"
-    )]
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "from lab_utils import Lab\n"
+            f"lab = Lab('smoke', epochs=2, figures_dir={str(out / 'figures')!r}, tables_dir={str(out / 'tables')!r})\n"
+            "run = lab.run('mnist_cnn')\n"
+            "run.record.epochs_run, lab.verbose"
+        )
+    ]
     nbformat.write(notebook, jupyterlab.project / "notebooks" / "progress_check.ipynb")
     try:
         state = open_and_run_all(page, jupyterlab, "notebooks/progress_check.ipynb")

@@ -1,7 +1,8 @@
 """No noise: the executed notebooks and run_all.sh's log hold what a student should read, and nothing else.
 
 TensorFlow's start-up lines, Keras's optimizer warning on cached runs and ipykernel's TCP warning are stopped at
-their source (lab_utils.quiet, training.build.build_and_compile, run.execute._ipc_kernel); a real warning would still show.
+their source (lab_utils.quiet, training.build.build_and_compile, run.execute._ipc_kernel); a real warning would still
+show.
 """
 
 from __future__ import annotations
@@ -32,11 +33,17 @@ def _text(output: dict) -> str:
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_executed_notebooks_have_no_stderr_and_no_warning_text(smoke: Path, name: str) -> None:
     notebook = nbformat.read(smoke / "build" / f"{name}.ipynb", as_version=4)
-    stderr = [(i, o["text"]) for i, o in _outputs(notebook)
-              if o.get("name") == "stderr" and not any(d in o["text"] for d in DELIBERATE)]
+    stderr = [
+        (i, o["text"])
+        for i, o in _outputs(notebook)
+        if o.get("name") == "stderr" and not any(d in o["text"] for d in DELIBERATE)
+    ]
     assert not stderr, stderr
-    noisy = [(i, m.group(0), _text(o)[:300]) for i, o in _outputs(notebook)
-             if (m := NOISE.search(_text(o).replace("def ", "")))]
+    noisy = [
+        (i, m.group(0), _text(o)[:300])
+        for i, o in _outputs(notebook)
+        if (m := NOISE.search(_text(o).replace("def ", "")))
+    ]
     assert not noisy, noisy
 
 
@@ -47,8 +54,12 @@ def test_run_all_prints_one_line_per_notebook_and_per_training_run(smoke: Path) 
     assert not re.search(r"[EWI]0000 |absl::InitializeLog", stdout + stderr)
     assert len(re.findall(r"^run_all: \S+ done in \d+ s", stdout, re.M)) == len(NOTEBOOKS)
     # The smoke run trains every catalogued run on its 2 workers first: one line each, naming the worker.
-    trained = re.findall(r"^run_all:   trained (\w+): \d+ epoch\(s\).*test accuracy [\d.]+ %(?: \(was in the cache\))?"
-                         r" \[\S+ pid \d+\]$", stdout, re.M)
+    trained = re.findall(
+        r"^run_all:   trained (\w+): \d+ epoch\(s\).*test accuracy [\d.]+ %(?: \(was in the cache\))?"
+        r" \[\S+ pid \d+\]$",
+        stdout,
+        re.M,
+    )
     assert "cifar_vgg_bn" in trained and len(trained) == len(set(trained)) >= 20
 
 
@@ -58,13 +69,21 @@ def test_a_real_warning_still_shows(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    code = ("from lab_utils.quiet import filtered_stderr, startup_noise\n"
-            "import os\n"
-            "with filtered_stderr(startup_noise()):\n"
-            "    os.write(2, b'W0000 00:00:0.0 1 real.cc:1] a real warning\\n')\n"
-            "    os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    code = (
+        "from lab_utils.quiet import filtered_stderr, startup_noise\n"
+        "import os\n"
+        "with filtered_stderr(startup_noise()):\n"
+        "    os.write(2, b'W0000 00:00:0.0 1 real.cc:1] a real warning\\n')\n"
+        "    os.write(2, b'WARNING: All log messages before absl::InitializeLog() "
+        "is called are written to STDERR\\n')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
     assert "a real warning" in result.stderr and "InitializeLog" not in result.stderr
 
 

@@ -52,14 +52,18 @@ def test_gpu_workers_get_one_gpu_each() -> None:
 def test_more_workers_than_gpus_share_them_round_robin_and_allocate_memory_on_demand() -> None:
     slots = worker_slots(5, gpus=["0", "3"])
     assert [s["CUDA_VISIBLE_DEVICES"] for s in slots] == ["0", "3", "0", "3", "0"]
-    assert all(s["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" and s["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
-               for s in slots)
+    assert all(
+        s["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" and s["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" for s in slots
+    )
 
 
-@pytest.mark.parametrize("workers, kwargs, message", [
-    (3, {"cores": [0, 1]}, "--workers 3 but this machine has 2 CPU core(s): give --workers 2 or fewer"),
-    (0, {"cores": [0]}, "--workers 0: give at least 1"),
-])
+@pytest.mark.parametrize(
+    "workers, kwargs, message",
+    [
+        (3, {"cores": [0, 1]}, "--workers 3 but this machine has 2 CPU core(s): give --workers 2 or fewer"),
+        (0, {"cores": [0]}, "--workers 0: give at least 1"),
+    ],
+)
 def test_impossible_worker_counts_are_refused(workers: int, kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         worker_slots(workers, **kwargs)
@@ -79,10 +83,16 @@ def _records(runs: Path) -> dict[str, float]:
 
 
 def _start(out: Path, mini: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(run_all_command(out, "--profile", "smoke", "--data-dir", str(mini), "--only", "02",
-                                            "--workers", "2", "--train-only", *args),
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        run_all_command(
+            out, "--profile", "smoke", "--data-dir", str(mini), "--only", "02", "--workers", "2", "--train-only", *args
+        ),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _wait_for(condition, timeout: float = 300) -> None:
@@ -97,7 +107,7 @@ def _locks(runs: Path) -> dict[str, int]:
     found = {}
     for path in runs.glob(f"*{LOCK_SUFFIX}"):
         try:
-            found[path.name[:-len(LOCK_SUFFIX)]] = json.loads(path.read_text())["pid"]
+            found[path.name[: -len(LOCK_SUFFIX)]] = json.loads(path.read_text())["pid"]
         except (OSError, ValueError, KeyError):
             continue  # being written or removed
     return found
@@ -117,8 +127,12 @@ def test_kills_of_everything_then_of_one_worker_lose_no_run_and_train_none_twice
     assert 1 <= len(finished) < 4 and dead  # locks of dead workers left behind
 
     again = _start(tmp_path, mini)
-    _wait_for(lambda: any(pid not in dead.values() and Path(f"/proc/{pid}").exists()
-                          for pid in _locks(runs).values()) or again.poll() is not None)
+    _wait_for(
+        lambda: (
+            any(pid not in dead.values() and Path(f"/proc/{pid}").exists() for pid in _locks(runs).values())
+            or again.poll() is not None
+        )
+    )
     killed_run, trainer = next((run, pid) for run, pid in _locks(runs).items() if pid not in dead.values())
     victim = int(Path(f"/proc/{trainer}/stat").read_text().rsplit(")", 1)[1].split()[1])  # the worker it runs in
     os.kill(victim, signal.SIGKILL)  # a worker dies mid-run; its training process dies with it
@@ -152,18 +166,47 @@ def _free_port() -> int:
 def test_a_cluster_of_scheduler_and_worker_script_trains_into_the_shared_cache(tmp_path: Path, mini: Path) -> None:
     """The multi-machine set-up on loopback: cluster_scheduler.sh, cluster_worker.sh, run_all.sh --scheduler."""
     address = f"tcp://127.0.0.1:{_free_port()}"
-    scheduler = subprocess.Popen(["bash", str(ROOT / "scripts" / "cluster_scheduler.sh"), "--host", "127.0.0.1",
-                                  "--port", address.rsplit(":", 1)[1]], cwd=ROOT, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
-    worker = subprocess.Popen(["bash", str(ROOT / "scripts" / "cluster_worker.sh"), address, "--workers", "2"],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
+    scheduler = subprocess.Popen(
+        [
+            "bash",
+            str(ROOT / "scripts" / "cluster_scheduler.sh"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            address.rsplit(":", 1)[1],
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    worker = subprocess.Popen(
+        ["bash", str(ROOT / "scripts" / "cluster_worker.sh"), address, "--workers", "2"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        result = run_all(tmp_path, "--profile", "smoke", "--data-dir", str(mini), "--only", "01",
-                         "--scheduler", address, "--train-only")
+        result = run_all(
+            tmp_path,
+            "--profile",
+            "smoke",
+            "--data-dir",
+            str(mini),
+            "--only",
+            "01",
+            "--scheduler",
+            address,
+            "--train-only",
+        )
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-        assert f"2 of the 2 runs these notebooks need are not in the run cache: training them on the cluster at " \
-               f"{address}" in result.stdout
+        assert (
+            f"2 of the 2 runs these notebooks need are not in the run cache: training them on the cluster at "
+            f"{address}" in result.stdout
+        )
         assert len(_records(tmp_path / "runs")) == 2
         assert "notebooks not run (--train-only)" in result.stdout and not list((tmp_path / "build").glob("*"))
     finally:
@@ -180,11 +223,16 @@ def test_slurm_jobs_get_their_size_from_dask_jobqueue_settings_and_one_task_thre
 
     from lab_utils.run.workers import slurm_job_options
 
-    with dask.config.set({"jobqueue.slurm.cores": None, "jobqueue.slurm.memory": None}):
-        with pytest.raises(ConfigError, match="jobqueue.yaml"):
-            slurm_job_options()
-    settings = {"jobqueue.slurm.cores": 8, "jobqueue.slurm.memory": "32GB",
-                "jobqueue.slurm.job-extra-directives": ["--gres=gpu:1"]}
+    with (
+        dask.config.set({"jobqueue.slurm.cores": None, "jobqueue.slurm.memory": None}),
+        pytest.raises(ConfigError, match=r"jobqueue\.yaml"),
+    ):
+        slurm_job_options()
+    settings = {
+        "jobqueue.slurm.cores": 8,
+        "jobqueue.slurm.memory": "32GB",
+        "jobqueue.slurm.job-extra-directives": ["--gres=gpu:1"],
+    }
     with dask.config.set(settings):
         script = SLURMJob(scheduler="tcp://127.0.0.1:8786", **slurm_job_options()).job_script()
     assert "#SBATCH --cpus-per-task=8" in script and "#SBATCH --gres=gpu:1" in script

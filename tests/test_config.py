@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from lab_utils.errors import ConfigError
 from lab_utils.training.config import RunConfig
 from lab_utils.training.profiles import PROFILES
-from lab_utils.errors import ConfigError
 
 BASE = RunConfig(experiment="cnn", dataset="mnist", architecture="simple_cnn", model_kwargs={"dropout": 0.5})
 
@@ -25,8 +25,14 @@ def test_cache_key_depends_on_every_hyper_parameter_and_the_data() -> None:
     key = BASE.cache_key("data-a")
     assert key == RunConfig.from_dict(BASE.to_dict()).cache_key("data-a")
     assert key != BASE.cache_key("data-b")
-    for change in ({"batch_size": 32}, {"seed": 1}, {"patience": 5}, {"model_kwargs": {"dropout": 0.4}},
-                   {"optimizer": "adam"}, {"epochs": 3}):
+    for change in (
+        {"batch_size": 32},
+        {"seed": 1},
+        {"patience": 5},
+        {"model_kwargs": {"dropout": 0.4}},
+        {"optimizer": "adam"},
+        {"epochs": 3},
+    ):
         assert BASE.replace(**change).cache_key("data-a") != key, change
 
 

@@ -233,14 +233,23 @@ def test_unknown_name_lists_the_known_ones() -> None:
 def test_missing_empty_or_incomplete_data_folders_name_the_folder_and_the_files(tmp_path: Path) -> None:
     expect_error(r"does-not-exist \(from data_dir\) does not exist", name="mnist", data_dir=tmp_path / "does-not-exist")
     (tmp_path / "empty").mkdir()
-    expect_error(r"empty \(from data_dir\) is empty: put the official files", tmp_path, name="mnist",
-                 data_dir=tmp_path / "empty")
+    expect_error(
+        r"empty \(from data_dir\) is empty: put the official files", tmp_path, name="mnist", data_dir=tmp_path / "empty"
+    )
     (tmp_path / "root" / "cifar10").mkdir(parents=True)
     (tmp_path / "root" / "cifar10" / "notes.txt").write_text("no batches here")
-    expect_error("has no mnist/ subfolder: put the official files .*train-images-idx3-ubyte.gz", tmp_path,
-                 name="mnist", data_dir=tmp_path / "root")
-    expect_error("holds none of the cifar10 files: .*cifar-10-python.tar.gz", tmp_path, name="cifar10",
-                 data_dir=tmp_path / "root")
+    expect_error(
+        "has no mnist/ subfolder: put the official files .*train-images-idx3-ubyte.gz",
+        tmp_path,
+        name="mnist",
+        data_dir=tmp_path / "root",
+    )
+    expect_error(
+        "holds none of the cifar10 files: .*cifar-10-python.tar.gz",
+        tmp_path,
+        name="cifar10",
+        data_dir=tmp_path / "root",
+    )
 
 
 def test_a_missing_lab_data_dir_is_an_error_not_a_silent_download(
@@ -260,8 +269,12 @@ def test_a_corrupt_gzip_is_reported_with_its_path(tmp_path: Path, damage: str) -
     else:
         raw[len(raw) // 2 : len(raw) // 2 + 64] = bytes(b ^ 0xFF for b in raw[len(raw) // 2 : len(raw) // 2 + 64])
     images.write_bytes(bytes(raw))
-    expect_error(f"cannot read {re.escape(str(images))}.*truncated or corrupt", tmp_path, name="mnist",
-                 data_dir=tmp_path / "data")
+    expect_error(
+        f"cannot read {re.escape(str(images))}.*truncated or corrupt",
+        tmp_path,
+        name="mnist",
+        data_dir=tmp_path / "data",
+    )
 
 
 @needs_mini
@@ -272,8 +285,9 @@ def test_uncompressed_idx_loads_and_a_wrong_magic_or_count_is_refused(tmp_path: 
     labels = folder / "train-labels-idx1-ubyte"
     good = labels.read_bytes()
     labels.write_bytes((2051).to_bytes(4, "big") + good[4:])
-    expect_error(f"{re.escape(str(labels))} has IDX magic number 2051, expected 2049", tmp_path, name="mnist",
-                 data_dir=root)
+    expect_error(
+        f"{re.escape(str(labels))} has IDX magic number 2051, expected 2049", tmp_path, name="mnist", data_dir=root
+    )
     labels.write_bytes(good[:-100])
     expect_error("holds 7908 bytes but its header .*needs 8008", tmp_path, name="mnist", data_dir=root)
     shutil.copy(folder / "t10k-labels-idx1-ubyte", labels)
@@ -286,8 +300,9 @@ def test_uncompressed_idx_loads_and_a_wrong_magic_or_count_is_refused(tmp_path: 
 def test_a_truncated_cifar_batch_is_reported(tmp_path: Path) -> None:
     batch = copy_cifar(tmp_path / "data") / "data_batch_3"
     batch.write_bytes(batch.read_bytes()[:100_000])
-    expect_error("cannot unpickle .*data_batch_3.*truncated or corrupt", tmp_path, name="cifar10",
-                 data_dir=tmp_path / "data")
+    expect_error(
+        "cannot unpickle .*data_batch_3.*truncated or corrupt", tmp_path, name="cifar10", data_dir=tmp_path / "data"
+    )
 
 
 class _Evil:
@@ -305,8 +320,12 @@ def test_a_malicious_pickle_is_refused_without_running_it(tmp_path: Path) -> Non
     marker = tmp_path / "pwned"
     batch = copy_cifar(tmp_path / "data") / "data_batch_1"
     batch.write_bytes(pickle.dumps({b"data": _Evil(marker), b"labels": [0]}, protocol=2))
-    expect_error(r"refusing to unpickle (posix|os)\.system from .*data_batch_1: the file may be corrupt or malicious",
-                 tmp_path, name="cifar10", data_dir=tmp_path / "data")
+    expect_error(
+        r"refusing to unpickle (posix|os)\.system from .*data_batch_1: the file may be corrupt or malicious",
+        tmp_path,
+        name="cifar10",
+        data_dir=tmp_path / "data",
+    )
     assert not marker.exists()
 
 
@@ -335,8 +354,9 @@ def test_cifar_archive_is_read_in_memory_and_a_truncated_one_is_refused(tmp_path
     assert load_dataset("cifar10", tmp_path / "data").fingerprint() == cifar_mini.fingerprint()
     assert files_under(tmp_path) == before  # nothing extracted
     archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
-    expect_error("cannot read the archive .*cifar-10-python.tar.gz", tmp_path, name="cifar10",
-                 data_dir=tmp_path / "data")
+    expect_error(
+        "cannot read the archive .*cifar-10-python.tar.gz", tmp_path, name="cifar10", data_dir=tmp_path / "data"
+    )
 
 
 # ---------------------------------------------------------------- Keras cache and download
@@ -386,8 +406,9 @@ def test_an_unreachable_url_says_how_to_provide_the_files(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, keras_home: Path
 ) -> None:
     point_download(monkeypatch, "mnist", {"mnist.npz": (tmp_path / "nowhere" / "mnist.npz", "0" * 64)})
-    expect_error(r"could not download mnist.npz from file://.*Offline\? Put the official files .*LAB_DATA_DIR",
-                 name="mnist")
+    expect_error(
+        r"could not download mnist.npz from file://.*Offline\? Put the official files .*LAB_DATA_DIR", name="mnist"
+    )
     assert not (keras_home / "datasets").exists()
 
 

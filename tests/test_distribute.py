@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lab_utils.training import distribute
 from lab_utils.errors import ConfigError
+from lab_utils.training import distribute
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT.parent / "shared" / "data" / "mini"
@@ -28,8 +28,14 @@ ACCURACY_ATOL = 0.03
 def run_check(backend: str, tmp_path: Path) -> dict:
     env = {**os.environ, "KERAS_BACKEND": backend, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     env.pop("LAB_DATA_PARALLEL", None)
-    result = subprocess.run([sys.executable, str(SCRIPT), str(MINI), str(tmp_path)], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), str(MINI), str(tmp_path)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
     return json.loads(line.removeprefix("RESULT "))
@@ -62,6 +68,8 @@ def test_switch_reads_the_environment(monkeypatch) -> None:
 
 def test_one_device_is_refused_with_the_fix(monkeypatch) -> None:
     monkeypatch.setattr(distribute, "devices", lambda: ["/device:CPU:0"])
-    with pytest.raises(ConfigError, match="at least 2 devices.*set_logical_device_configuration"):
-        with distribute.data_parallel(True):
-            pass
+    with (
+        pytest.raises(ConfigError, match=r"at least 2 devices.*set_logical_device_configuration"),
+        distribute.data_parallel(True),
+    ):
+        pass

@@ -21,13 +21,13 @@ import runpy
 import shlex
 import subprocess
 import sys
-import tomllib
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from .helpers import ROOT
 
@@ -39,8 +39,10 @@ SHELL_BLOCKS = {"bash", "sh", "shell", "console"}
 # External tools whose commands the documents only quote (installing system packages, a GPU probe).
 EXTERNAL = {"apt-get", "brew", "conda", "nvidia-smi", "sbatch"}
 # An inline code span is a command when it starts like one, after optional VAR=value assignments.
-COMMAND_START = re.compile(r"(\./run_all\.sh|\./run_tests\.sh|scripts/\S+|(\.venv/bin/)?python3? -m |"
-                           r"(\.venv/bin/)?python3? scripts/|\.venv/bin/pip |pip install |bash scripts/)")
+COMMAND_START = re.compile(
+    r"(\./run_all\.sh|\./run_tests\.sh|scripts/\S+|(\.venv/bin/)?python3? -m |"
+    r"(\.venv/bin/)?python3? scripts/|\.venv/bin/pip |pip install |bash scripts/)"
+)
 ASSIGNMENTS = re.compile(r"^(\s*[A-Z_][A-Z0-9_]*=(\$\([^)]*\)|\"[^\"]*\"|'[^']*'|\S*)\s+)*")
 # Words that stand for the reader's own: "--slurm 8 --runs-dir /shared/runs ..." (the rest as before), "--workers N".
 PLACEHOLDERS = {"...": None, "N": "2"}
@@ -88,8 +90,11 @@ def extract_examples(document: Path) -> list[Example]:
     examples = []
     for language, first, block in _fenced_blocks(text):
         if language in SHELL_BLOCKS:
-            examples += [Example(document, first + k, line.strip()) for k, line in enumerate(block)
-                         if line.strip() and not line.lstrip().startswith("#")]
+            examples += [
+                Example(document, first + k, line.strip())
+                for k, line in enumerate(block)
+                if line.strip() and not line.lstrip().startswith("#")
+            ]
     prose = _without_fences(text)
     for span in re.finditer(r"(?<!`)`([^`]+)`(?!`)", prose):
         command = " ".join(span.group(1).split())  # a span may wrap over two lines
@@ -119,15 +124,14 @@ def _stop_after_parsing(argv0: str, args: list[str]) -> Iterator[io.StringIO]:
     """argparse parses for real, then stops the program; sys.argv is the example's while inside."""
     original = argparse.ArgumentParser.parse_args
 
-    def parse_then_stop(self, args=None, namespace=None):  # noqa: ANN001, ANN202 (argparse's signature)
+    def parse_then_stop(self, args=None, namespace=None):
         raise _Parsed(original(self, args, namespace))
 
     saved_argv, stderr = sys.argv, io.StringIO()
     argparse.ArgumentParser.parse_args = parse_then_stop
     sys.argv = [argv0, *args]
     try:
-        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()), \
-                warnings.catch_warnings():
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # runpy: "found in sys.modules" for imported modules
             yield stderr
     finally:
@@ -135,8 +139,9 @@ def _stop_after_parsing(argv0: str, args: list[str]) -> Iterator[io.StringIO]:
         sys.argv = saved_argv
 
 
-def parse_with_program(run: Callable[[], object], argv0: str, args: list[str],
-                       example: Example) -> argparse.Namespace | None:
+def parse_with_program(
+    run: Callable[[], object], argv0: str, args: list[str], example: Example
+) -> argparse.Namespace | None:
     """Run a project program until its argparse accepted `args`; fail with argparse's message if it refuses."""
     refusal = f"{argv0} finished without parsing a command line: the test cannot check it"
     with _stop_after_parsing(argv0, args) as stderr:
@@ -174,8 +179,9 @@ def check_module(module: str, args: list[str], example: Example) -> None:
         return check_runner(args, example)
     if module.split(".")[0] in ("lab_utils", "benchmarks"):
         assert importlib.util.find_spec(module), f"{example}\n  no module {module}"
-        parse_with_program(lambda: runpy.run_module(module, run_name="__main__", alter_sys=True),
-                           f"python -m {module}", args, example)
+        parse_with_program(
+            lambda: runpy.run_module(module, run_name="__main__", alter_sys=True), f"python -m {module}", args, example
+        )
     elif module == "ipykernel" and args[:1] == ["install"]:
         from ipykernel.kernelspec import InstallIPythonKernelSpecApp
 
@@ -273,21 +279,24 @@ def test_example_parses(example: Example) -> None:
     check_example(example)
 
 
-@pytest.mark.parametrize("text", [
-    "./run_all.sh --profile smoke --bogus-flag",
-    "./run_all.sh --only 07",
-    ".venv/bin/python -m lab_utils.run.pack runs/ --output-dir x",
-    ".venv/bin/python -m benchmarks.bench_training --only no_such_case",
-    "scripts/cluster_scheduler.sh --prot 8786",
-    "scripts/cluster_worker.sh --workers 2",  # the scheduler's address is required
-    "scripts/jupyterlab.sh --prot 8899",
-    "pip install '.[notebook]'",
-    "./run_tests.sh --fast --durashuns=25",
-    ".venv/bin/python -m lab_utils.run.no_such_module",
-    "./run_all.sh --workers 0",
-    ".venv/bin/python scripts/notebook_header.py --chek",
-    "python -m ipykernel install --sys-prefx",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "./run_all.sh --profile smoke --bogus-flag",
+        "./run_all.sh --only 07",
+        ".venv/bin/python -m lab_utils.run.pack runs/ --output-dir x",
+        ".venv/bin/python -m benchmarks.bench_training --only no_such_case",
+        "scripts/cluster_scheduler.sh --prot 8786",
+        "scripts/cluster_worker.sh --workers 2",  # the scheduler's address is required
+        "scripts/jupyterlab.sh --prot 8899",
+        "pip install '.[notebook]'",
+        "./run_tests.sh --fast --durashuns=25",
+        ".venv/bin/python -m lab_utils.run.no_such_module",
+        "./run_all.sh --workers 0",
+        ".venv/bin/python scripts/notebook_header.py --chek",
+        "python -m ipykernel install --sys-prefx",
+    ],
+)
 def test_a_wrong_example_is_caught(text: str) -> None:
     """The checks refuse what a stale document would say (else the examples above prove nothing)."""
     with pytest.raises((pytest.fail.Exception, AssertionError)):
@@ -309,9 +318,12 @@ def anchors(document: Path) -> set[str]:
     return {f"{base}-{n}" if n else base for base, count in seen.items() for n in range(count + 1)}
 
 
-LINKS = [(document, target) for document in DOCUMENTS
-         for target in re.findall(r"\]\(([^)\s]+)\)", _without_fences(document.read_text()))
-         if not re.match(r"[a-z]+:", target)]
+LINKS = [
+    (document, target)
+    for document in DOCUMENTS
+    for target in re.findall(r"\]\(([^)\s]+)\)", _without_fences(document.read_text()))
+    if not re.match(r"[a-z]+:", target)
+]
 
 
 @pytest.mark.parametrize("document, target", LINKS, ids=[f"{d.relative_to(ROOT)}->{t}" for d, t in LINKS])
@@ -320,25 +332,35 @@ def test_relative_link_points_at_a_file_and_heading(document: Path, target: str)
     file = (document.parent / path).resolve() if path else document
     assert file.exists(), f"{document.relative_to(ROOT)}: link to {target}: {path} does not exist"
     if anchor:
-        assert anchor in anchors(file), (f"{document.relative_to(ROOT)}: link to {target}: no such heading in "
-                                         f"{file.relative_to(ROOT)} (anchors: {sorted(anchors(file))})")
+        assert anchor in anchors(file), (
+            f"{document.relative_to(ROOT)}: link to {target}: no such heading in "
+            f"{file.relative_to(ROOT)} (anchors: {sorted(anchors(file))})"
+        )
 
 
 def test_anchors_are_github_slugs() -> None:
-    assert slug("Installed without a checkout (pip, Colab, Kaggle, a laptop)") == \
-        "installed-without-a-checkout-pip-colab-kaggle-a-laptop"
+    assert (
+        slug("Installed without a checkout (pip, Colab, Kaggle, a laptop)")
+        == "installed-without-a-checkout-pip-colab-kaggle-a-laptop"
+    )
     assert slug("A teacher's run cache for a class") == "a-teachers-run-cache-for-a-class"
     assert slug("An AVX2 CPU on an AVX-512 machine: `--isa avx2`") == "an-avx2-cpu-on-an-avx-512-machine---isa-avx2"
 
 
-PROJECT_PATH = re.compile(r"`((?:lab_utils|tests|scripts|benchmarks|notebooks|docs)/[\w/.\-]+\.(?:py|sh|md|ipynb)|"
-                          r"[\w\-]+\.(?:sh|yml|toml))`")
+PROJECT_PATH = re.compile(
+    r"`((?:lab_utils|tests|scripts|benchmarks|notebooks|docs)/[\w/.\-]+\.(?:py|sh|md|ipynb)|"
+    r"[\w\-]+\.(?:sh|yml|toml))`"
+)
 
 
 def test_every_project_file_the_documents_name_exists() -> None:
     """`lab_utils/training/cpu.py`, `tests/test_install.py`, `environment-gpu.yml`, ... in prose."""
-    missing = [f"{d.relative_to(ROOT)}: {name}" for d in DOCUMENTS
-               for name in PROJECT_PATH.findall(d.read_text()) if not (ROOT / name).exists()]
+    missing = [
+        f"{d.relative_to(ROOT)}: {name}"
+        for d in DOCUMENTS
+        for name in PROJECT_PATH.findall(d.read_text())
+        if not (ROOT / name).exists()
+    ]
     assert not missing, "documents name files that do not exist:\n" + "\n".join(missing)
 
 
@@ -355,8 +377,9 @@ def test_the_teachers_pack_and_load_example_round_trips(tmp_path: Path) -> None:
     outputs = []
     for example in commands:
         argv = [w.replace("/tmp/student-runs", str(student)) for w in words(example)[1:]]
-        result = subprocess.run([sys.executable, *argv], cwd=tmp_path, env=env, capture_output=True, text=True,
-                                timeout=60)
+        result = subprocess.run(
+            [sys.executable, *argv], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0, f"{example}\n{result.stderr}"
         outputs.append(result.stdout.strip())
     assert outputs == ["2 runs packed into class-runs.zip", "2 runs added to student-runs"]
@@ -367,8 +390,11 @@ def test_the_teachers_pack_and_load_example_round_trips(tmp_path: Path) -> None:
 
 def test_the_layout_in_usage_names_existing_files() -> None:
     """docs/usage.md's "Where everything is" tree: every file it lists is in the folder it is listed under."""
-    block = next(lines for language, _, lines in _fenced_blocks((ROOT / "docs" / "usage.md").read_text())
-                 if not language and lines and lines[0].startswith("lab_utils/"))
+    block = next(
+        lines
+        for language, _, lines in _fenced_blocks((ROOT / "docs" / "usage.md").read_text())
+        if not language and lines and lines[0].startswith("lab_utils/")
+    )
     top, folder, missing, named = "", "", [], 0
     for line in block:
         if match := re.match(r"(\S+)/\s", line):  # a top-level folder: lab_utils/, notebooks/, tests/

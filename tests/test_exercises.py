@@ -29,8 +29,13 @@ from lab_utils.report import plotting
 from .helpers import ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
-WITH_EXERCISES = ("00_data_exploration", "01_mnist_cnn", "02_cifar10_cnn", "03_transfer_learning",
-                  "04_data_augmentation")
+WITH_EXERCISES = (
+    "00_data_exploration",
+    "01_mnist_cnn",
+    "02_cifar10_cnn",
+    "03_transfer_learning",
+    "04_data_augmentation",
+)
 # Explore exercises that read the notebook's trained runs: their solutions are checked in the smoke run (e2e), where
 # every notebook executes its solutions under LAB_STRICT_CHECKS=1 (tests/test_teaching.py).
 NEED_TRAINED_RUNS = {"02.3"}
@@ -51,7 +56,7 @@ def _exercise_groups(name: str) -> dict[str, list[nbformat.NotebookNode]]:
     for i, cell in enumerate(cells):
         match = HEADING.match(cell.source) if cell.cell_type == "markdown" else None
         if match:
-            groups[match[1]] = cells[i:i + 4]
+            groups[match[1]] = cells[i : i + 4]
     return groups
 
 
@@ -61,10 +66,21 @@ def context(mini: Path, tmp_path_factory) -> dict:
     lab = Lab("smoke", data_dir=mini, runs_dir=tmp_path_factory.mktemp("runs"), verbose=0)
     keras.utils.set_random_seed(1)
     cifar = lab.dataset("cifar10")
-    return {"np": np, "keras": keras, "layers": layers, "build_simple_cnn": build_simple_cnn, "seed": 0,
-            "check": check, "mnist": lab.dataset("mnist"), "cifar": cifar, "sobel": SOBEL,
-            "kernels": build_simple_cnn().get_layer("conv1").kernel, "model": build_simple_cnn(),
-            "plotting": plotting, "batch": cifar.x_train[:6].astype("float32")}
+    return {
+        "np": np,
+        "keras": keras,
+        "layers": layers,
+        "build_simple_cnn": build_simple_cnn,
+        "seed": 0,
+        "check": check,
+        "mnist": lab.dataset("mnist"),
+        "cifar": cifar,
+        "sobel": SOBEL,
+        "kernels": build_simple_cnn().get_layer("conv1").kernel,
+        "model": build_simple_cnn(),
+        "plotting": plotting,
+        "batch": cifar.x_train[:6].astype("float32"),
+    }
 
 
 @pytest.fixture
@@ -121,8 +137,10 @@ def _dropout_run(rate: float, *, best_epoch: int, epochs: int = 10) -> SimpleNam
     """A run of the simple CNN with dropout `rate`, as exercise 02.3's check reads it."""
     from lab_utils.models.builders import build_simple_cnn
 
-    return SimpleNamespace(model=build_simple_cnn(input_shape=(32, 32, 3), dropout=rate),
-                           record=SimpleNamespace(best_epoch=best_epoch, config={"epochs": epochs}))
+    return SimpleNamespace(
+        model=build_simple_cnn(input_shape=(32, 32, 3), dropout=rate),
+        record=SimpleNamespace(best_epoch=best_epoch, config={"epochs": epochs}),
+    )
 
 
 @pytest.mark.parametrize("exercise_id", HERE)
@@ -146,23 +164,33 @@ def test_the_dropout_exercise_wants_its_own_run(strict, capsys) -> None:
 def test_an_unanswered_exercise_says_so_and_never_raises(strict, capsys) -> None:
     assert check("01.1", None) is None
     assert "not answered yet" in capsys.readouterr().out
-    with pytest.raises(KeyError, match="known: 00.1"):
+    with pytest.raises(KeyError, match=r"known: 00\.1"):
         check("99.9", 1)
 
 
 def test_answers_of_the_wrong_kind_get_a_hint(strict) -> None:
     with pytest.raises(ExerciseError, match="one number"):
         check("01.1", "many")
-    with pytest.raises(ExerciseError, match="should be a keras.Model"):
+    with pytest.raises(ExerciseError, match=r"should be a keras\.Model"):
         check("01.2", [1, 2])
     with pytest.raises(ExerciseError, match="Give a pair"):
         check("01.3", 0.8, trained=np.ones((3, 3, 1, 4)), initial=np.ones((3, 3, 1, 4)), sobel=SOBEL)
 
 
 def _student_version(tmp_path: Path) -> list[Path]:
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "student_version.py"),
-                             *[str(NOTEBOOKS / f"{n}.ipynb") for n in WITH_EXERCISES], "-o", str(tmp_path)],
-                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "student_version.py"),
+            *[str(NOTEBOOKS / f"{n}.ipynb") for n in WITH_EXERCISES],
+            "-o",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     return [Path(line) for line in result.stdout.split()]
 
@@ -171,14 +199,15 @@ def test_student_version_folds_solutions_and_drops_outputs_and_keeps_the_rest(tm
     written = _student_version(tmp_path)
     assert [p.name for p in written] == [f"{n}.ipynb" for n in WITH_EXERCISES]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)  # no temporaries left
-    for name, path in zip(WITH_EXERCISES, written):
+    for name, path in zip(WITH_EXERCISES, written, strict=True):
         source = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
         student = nbformat.read(path, as_version=4)
         nbformat.validate(student)
         assert not [c for c in student.cells if c.cell_type == "code" and _tagged(c, "solution")]
         assert [c.source if c.cell_type == "code" and _tagged(c, "solution") else None for c in source.cells] == [
             c.source.split("```python\n")[1].rsplit("\n```", 1)[0] if _tagged(c, "solution") else None
-            for c in student.cells]  # each solution's code, folded in a closed <details> block
+            for c in student.cells
+        ]  # each solution's code, folded in a closed <details> block
         assert all(c.source.startswith("<details>") for c in student.cells if _tagged(c, "solution"))
         assert all(c.outputs == [] for c in student.cells if c.cell_type == "code")
 
@@ -186,26 +215,55 @@ def test_student_version_folds_solutions_and_drops_outputs_and_keeps_the_rest(tm
 def test_the_committed_student_versions_are_up_to_date() -> None:
     """notebooks/student/ is what the Colab and Kaggle links open: regenerated from the sources."""
     sources = sorted(NOTEBOOKS.glob("*.ipynb"))
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "student_version.py"), *map(str, sources),
-                             "-o", str(NOTEBOOKS / "student"), "--check"], capture_output=True, text=True,
-                            timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "student_version.py"),
+            *map(str, sources),
+            "-o",
+            str(NOTEBOOKS / "student"),
+            "--check",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert sorted(p.name for p in (NOTEBOOKS / "student").glob("*.ipynb")) == [p.name for p in sources]
 
 
 def test_student_version_refuses_to_overwrite_the_sources() -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "student_version.py"),
-                             str(NOTEBOOKS / "01_mnist_cnn.ipynb"), "-o", str(NOTEBOOKS)],
-                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "student_version.py"),
+            str(NOTEBOOKS / "01_mnist_cnn.ipynb"),
+            "-o",
+            str(NOTEBOOKS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert result.returncode != 0 and "would overwrite it" in result.stderr
     assert any(_tagged(c, "solution") for c in nbformat.read(NOTEBOOKS / "01_mnist_cnn.ipynb", as_version=4).cells)
 
 
 def _papermill(source: Path, out: Path, mini: Path, tmp_path: Path) -> nbformat.NotebookNode:
     papermill.execute_notebook(
-        str(source), str(out), cwd=str(NOTEBOOKS), progress_bar=False,
-        parameters={"profile": "smoke", "data_dir": str(mini), "figures_dir": str(tmp_path / "figures"),
-                    "tables_dir": str(tmp_path / "tables"), "runs_dir": str(tmp_path / "runs")},
+        str(source),
+        str(out),
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+        parameters={
+            "profile": "smoke",
+            "data_dir": str(mini),
+            "figures_dir": str(tmp_path / "figures"),
+            "tables_dir": str(tmp_path / "tables"),
+            "runs_dir": str(tmp_path / "runs"),
+        },
     )
     return nbformat.read(out, as_version=4)
 

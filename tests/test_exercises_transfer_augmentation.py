@@ -34,8 +34,11 @@ def _notebook(name: str) -> nbformat.NotebookNode:
 def _groups(name: str) -> dict[str, list[nbformat.NotebookNode]]:
     """Exercise id → its four cells (question, exercise, solution, check)."""
     cells = _notebook(name).cells
-    return {m[1]: cells[i:i + 4] for i, c in enumerate(cells)
-            if c.cell_type == "markdown" and (m := HEADING.match(c.source))}
+    return {
+        m[1]: cells[i : i + 4]
+        for i, c in enumerate(cells)
+        if c.cell_type == "markdown" and (m := HEADING.match(c.source))
+    }
 
 
 def _predictions(gaining: str) -> tuple[SimpleNamespace, SimpleNamespace]:
@@ -43,8 +46,10 @@ def _predictions(gaining: str) -> tuple[SimpleNamespace, SimpleNamespace]:
     y_true = np.repeat(np.arange(10), 3)
     before = y_true.copy()
     before[3 * CLASS_NAMES.index(gaining)] = (CLASS_NAMES.index(gaining) + 1) % 10
-    return (SimpleNamespace(y_true=y_true, y_pred=before, num_classes=10),
-            SimpleNamespace(y_true=y_true, y_pred=y_true.copy(), num_classes=10))
+    return (
+        SimpleNamespace(y_true=y_true, y_pred=before, num_classes=10),
+        SimpleNamespace(y_true=y_true, y_pred=y_true.copy(), num_classes=10),
+    )
 
 
 class _Lab:
@@ -61,9 +66,15 @@ class _Lab:
 @pytest.fixture(scope="module")
 def context() -> dict:
     """What 03 and 04 define before their exercises (no training, no data files)."""
-    namespace = {"keras": keras, "layers": layers, "np": np, "check": check, "lab": _Lab(),
-                 "cifar": SimpleNamespace(y_test=np.repeat(np.arange(10), 3), class_names=CLASS_NAMES),
-                 "batch": np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3)).astype("float32")}
+    namespace = {
+        "keras": keras,
+        "layers": layers,
+        "np": np,
+        "check": check,
+        "lab": _Lab(),
+        "cifar": SimpleNamespace(y_test=np.repeat(np.arange(10), 3), class_names=CLASS_NAMES),
+        "batch": np.random.default_rng(0).integers(0, 256, (6, 32, 32, 3)).astype("float32"),
+    }
     for name in NOTEBOOKS:
         for cell in _notebook(name).cells:
             if "keras-model" in cell.metadata.get("tags", []):
@@ -91,13 +102,15 @@ IDS = sorted(i for name in NOTEBOOKS for i in _groups(name))
 
 
 def test_every_exercise_of_03_and_04_is_here() -> None:
-    assert IDS == sorted(i for i in EXERCISES if i[:2] in ("03", "04")) == ["03.1", "03.2", "03.3", "04.1", "04.2",
-                                                                              "04.3"]
+    assert (
+        IDS == sorted(i for i in EXERCISES if i[:2] in ("03", "04")) == ["03.1", "03.2", "03.3", "04.1", "04.2", "04.3"]
+    )
 
 
 @pytest.mark.parametrize("exercise_id", IDS)
-def test_the_solution_passes_and_a_wrong_answer_is_rejected(exercise_id: str, context: dict, monkeypatch,
-                                                            capsys) -> None:
+def test_the_solution_passes_and_a_wrong_answer_is_rejected(
+    exercise_id: str, context: dict, monkeypatch, capsys
+) -> None:
     groups = {i: cells for name in NOTEBOOKS for i, cells in _groups(name).items()}
     _, exercise, solution, check_cell = groups[exercise_id]
     monkeypatch.setenv("LAB_STRICT_CHECKS", "1")
@@ -125,13 +138,19 @@ def test_the_student_versions_checks_name_nothing_a_solution_defines(name: str) 
     assigned_in_solutions = set()
     for cell in notebook.cells:
         if "solution" in cell.metadata.get("tags", []):
-            assigned_in_solutions |= {m for line in re.findall(r"^([\w, ]+) *=[^=]", cell.source, re.M)
-                                      for m in re.split(r"[, ]+", line) if m}
+            assigned_in_solutions |= {
+                m for line in re.findall(r"^([\w, ]+) *=[^=]", cell.source, re.M) for m in re.split(r"[, ]+", line) if m
+            }
     assigned_in_solutions.discard("answer")
     student = student_version(notebook)
-    defined_elsewhere = {m for cell in student.cells if cell.cell_type == "code"
-                         for line in re.findall(r"^([\w, ]+) *=[^=]", cell.source, re.M)
-                         for m in re.split(r"[, ]+", line) if m}
+    defined_elsewhere = {
+        m
+        for cell in student.cells
+        if cell.cell_type == "code"
+        for line in re.findall(r"^([\w, ]+) *=[^=]", cell.source, re.M)
+        for m in re.split(r"[, ]+", line)
+        if m
+    }
     for cell in student.cells:
         if "check" in cell.metadata.get("tags", []):
             used = set(re.findall(r"\b([A-Za-z_]\w*)\b(?!\s*=[^=])", cell.source))  # keyword names aside

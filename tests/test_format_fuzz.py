@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lab_utils.data.formats import load_cifar_tar, load_mnist_npz, read_idx
-from lab_utils.errors import DatasetError
 from lab_utils.data.formats_cifar import read_cifar_batch
+from lab_utils.errors import DatasetError
 
 from .helpers import MINI
 
@@ -47,8 +47,9 @@ class Blob(bytes):
 
 def fuzz(examples: int) -> Callable:
     """Repeatable (derandomized, no example database) and bounded; no deadline, since CI machines vary."""
-    return settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=examples, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
 
 
 @functools.cache
@@ -172,8 +173,10 @@ class _Reference(pickle.Unpickler):
 
 def batch_reference(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Images and labels of a batch as pickle and numpy read them, without our checks."""
-    batch = {k if isinstance(k, str) else k.decode("latin1"): v
-             for k, v in _Reference(io.BytesIO(data), encoding="bytes").load().items()}
+    batch = {
+        k if isinstance(k, str) else k.decode("latin1"): v
+        for k, v in _Reference(io.BytesIO(data), encoding="bytes").load().items()
+    }
     planar, labels = batch["data"], np.asarray(batch["labels"])
     return planar.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
@@ -281,8 +284,11 @@ def real_tar() -> tuple[bytes, list[tuple[int, int]]]:
 def tar_reference(data: bytes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each batch of an archive we accepted, as tarfile, pickle and numpy read it."""
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        return {m.name.rsplit("/", 1)[-1]: batch_reference(archive.extractfile(m).read())  # type: ignore[union-attr]
-                for m in archive.getmembers() if m.isfile() and "_batch" in m.name}
+        return {
+            m.name.rsplit("/", 1)[-1]: batch_reference(archive.extractfile(m).read())  # type: ignore[union-attr]
+            for m in archive.getmembers()
+            if m.isfile() and "_batch" in m.name
+        }
 
 
 def with_checksums(data: bytes, starts: list[int]) -> Blob:

@@ -22,8 +22,14 @@ pytestmark = pytest.mark.e2e  # both run the JAX backend in a subprocess
 
 def test_bf16_xla_and_8_steps_train_save_reload_and_match_float32(mini: Path) -> None:
     script = ROOT / "tests" / "scripts" / "gpu_settings_rehearsal.py"
-    result = subprocess.run([sys.executable, str(script), str(mini), "2"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=900, env={**os.environ, "KERAS_BACKEND": "jax"})
+    result = subprocess.run(
+        [sys.executable, str(script), str(mini), "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["backend"] == "jax"
@@ -59,10 +65,19 @@ print(json.dumps(out))
 def test_augmented_models_train_with_xla_under_jax() -> None:
     # RandomTranslation/RandomRotation declare themselves unjittable for every backend, which made Keras train
     # the whole augmented model op by op under JAX; their JAX code compiles (lab_utils.data.augment).
-    result = subprocess.run([sys.executable, "-c", AUGMENTED_MODELS_COMPILE], cwd=ROOT, capture_output=True,
-                            text=True, timeout=600, env={**os.environ, "KERAS_BACKEND": "jax"})
+    result = subprocess.run(
+        [sys.executable, "-c", AUGMENTED_MODELS_COMPILE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"flip_shift": [True, True], "flip_rotate": [True, True]}
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "flip_shift": [True, True],
+        "flip_rotate": [True, True],
+    }
 
 
 @pytest.mark.parametrize("backend, steps", [("torch", 1), ("jax", 8), ("tensorflow", 8)])

@@ -31,8 +31,9 @@ def dry_bootstrap(path: str, **env: str) -> subprocess.CompletedProcess:
     """scripts/bootstrap.sh with LAB_BOOTSTRAP_DRY_RUN: prints the pip command, installs nothing."""
     environment = {k: v for k, v in os.environ.items() if k != "LAB_DEVICE"}
     environment.update(PATH=path, LAB_BOOTSTRAP_DRY_RUN="1", **env)
-    return subprocess.run(["bash", str(ROOT / "scripts" / "bootstrap.sh")], capture_output=True, text=True,
-                          env=environment, timeout=60)
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "bootstrap.sh")], capture_output=True, text=True, env=environment, timeout=60
+    )
 
 
 def test_a_listed_gpu_installs_the_gpu_extra(fake_driver: str) -> None:
@@ -70,12 +71,16 @@ def no_gpu_for_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runtime, "accelerator", lambda: None)
 
 
-@pytest.mark.parametrize("smi, cause", [
-    ("#!/bin/sh\necho 'No devices were found'\nexit 6\n", "no GPU that the tensorflow backend can see"),
-    (FAKE_SMI, "was installed without CUDA. Fix: LAB_DEVICE=gpu"),
-])
-def test_full_without_a_gpu_refuses_before_any_work(tmp_path: Path, fake_driver: str, monkeypatch, smi: str,
-                                                    cause: str, no_gpu_for_the_backend: None) -> None:
+@pytest.mark.parametrize(
+    "smi, cause",
+    [
+        ("#!/bin/sh\necho 'No devices were found'\nexit 6\n", "no GPU that the tensorflow backend can see"),
+        (FAKE_SMI, "was installed without CUDA. Fix: LAB_DEVICE=gpu"),
+    ],
+)
+def test_full_without_a_gpu_refuses_before_any_work(
+    tmp_path: Path, fake_driver: str, monkeypatch, smi: str, cause: str, no_gpu_for_the_backend: None
+) -> None:
     (Path(fake_driver.split(os.pathsep)[0]) / "nvidia-smi").write_text(smi)  # a driver with no GPU, or with one
     monkeypatch.setenv("PATH", fake_driver)
     code, _, stderr = call_runner(tmp_path, "--profile", "full", "--only", "00")
@@ -97,8 +102,7 @@ def test_auto_is_full_exactly_where_the_backend_sees_a_gpu(capsys: pytest.Captur
 def test_allow_cpu_runs_full_anyway_and_says_on_which_device(tmp_path: Path, mini: Path) -> None:
     from lab_utils.training.runtime import device_description
 
-    result = run_all(tmp_path, "--profile", "full", "--allow-cpu", "--only", "00", "--data-dir", str(mini),
-                     "--no-html")
+    result = run_all(tmp_path, "--profile", "full", "--allow-cpu", "--only", "00", "--data-dir", str(mini), "--no-html")
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"run_all: every run uses {device_description()}" in result.stdout  # the backend's device, GPU or CPU
     assert (tmp_path / "build" / "00_data_exploration.ipynb").is_file()
@@ -106,11 +110,17 @@ def test_allow_cpu_runs_full_anyway_and_says_on_which_device(tmp_path: Path, min
 
 def test_lab_python_that_cannot_run_the_project_is_refused_with_the_fix(tmp_path: Path) -> None:
     bare = tmp_path / "python"  # an interpreter that sees no site-packages: no Keras, no papermill
-    bare.write_text(f"#!/bin/sh\nexec {sys.executable} -I -S \"$@\"\n")
+    bare.write_text(f'#!/bin/sh\nexec {sys.executable} -I -S "$@"\n')
     bare.chmod(0o755)
     # bootstrap.sh is what run_all.sh and run_tests.sh source first: it must stop them before anything runs
-    result = subprocess.run(["bash", str(ROOT / "scripts" / "bootstrap.sh")], cwd=tmp_path, capture_output=True,
-                            text=True, env={**os.environ, "LAB_PYTHON": str(bare)}, timeout=120)
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "bootstrap.sh")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LAB_PYTHON": str(bare)},
+        timeout=120,
+    )
     assert result.returncode == 2 and result.stdout == ""
     assert "cannot run the project (ModuleNotFoundError: No module named" in result.stderr
     assert "pip install -e" in result.stderr and "unset LAB_PYTHON" in result.stderr

@@ -18,11 +18,11 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 
 from lab_utils.report.outputs import ALL_FIGURES, TABLES, missing_outputs
 from lab_utils.run.runner import NOTEBOOKS as ALL_NOTEBOOKS
@@ -57,8 +57,16 @@ def floor_pins() -> dict[str, str]:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without anything that points at this checkout or a user's Jupyter set-up."""
-    drop = ("PYTHONPATH", "LAB_CALLER_DIR", "LAB_HOME", "LAB_RUNS_DIR", "LAB_DATA_DIR", "VIRTUAL_ENV", "JUPYTER_PATH",
-            "KERAS_BACKEND")
+    drop = (
+        "PYTHONPATH",
+        "LAB_CALLER_DIR",
+        "LAB_HOME",
+        "LAB_RUNS_DIR",
+        "LAB_DATA_DIR",
+        "VIRTUAL_ENV",
+        "JUPYTER_PATH",
+        "KERAS_BACKEND",
+    )
     env = {k: v for k, v in os.environ.items() if k not in drop}
     return {**env, **extra}
 
@@ -70,8 +78,13 @@ def build_wheel(dist: Path, tmp: Path) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "lab_utils", src / "lab_utils", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist),
-                    str(src)], check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist), str(src)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     (wheel,) = dist.glob("cnn_keras_lab-*.whl")
     return wheel
 
@@ -79,17 +92,28 @@ def build_wheel(dist: Path, tmp: Path) -> Path:
 def site_files(venv: Path) -> set[str]:
     """Every file in the venv's site-packages except byte code (importing compiles what pip did not)."""
     (site,) = venv.glob("lib/python*/site-packages")
-    return {str(p.relative_to(site)) for p in site.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    return {
+        str(p.relative_to(site))
+        for p in site.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }
 
 
 def installed_versions(venv: Path, work: Path, env: dict[str, str]) -> dict[str, str | None]:
     """Where lab_utils was imported from, and the installed version of each backend package (None: absent)."""
-    code = ("import importlib.metadata as m, json, sys, lab_utils\n"
-            "def version(p):\n    try: return m.version(p)\n    except m.PackageNotFoundError: return None\n"
-            "print(json.dumps({'lab_utils': lab_utils.__file__, **{p: version(p) for p in sys.argv[1:]}}))")
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", code, *BACKEND_PACKAGES], cwd=work, env=env,
-                           capture_output=True, text=True, timeout=120)
+    code = (
+        "import importlib.metadata as m, json, sys, lab_utils\n"
+        "def version(p):\n    try: return m.version(p)\n    except m.PackageNotFoundError: return None\n"
+        "print(json.dumps({'lab_utils': lab_utils.__file__, **{p: version(p) for p in sys.argv[1:]}}))"
+    )
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code, *BACKEND_PACKAGES],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert where.returncode == 0, where.stdout + where.stderr
     return json.loads(where.stdout)
 
@@ -97,9 +121,27 @@ def installed_versions(venv: Path, work: Path, env: dict[str, str]) -> dict[str,
 def run_notebook(venv: Path, work: Path, name: str, env: dict[str, str]) -> float:
     """Run `name` under `smoke` in `work` with papermill, find its figures and tables there; the seconds it took."""
     start = time.monotonic()
-    run = subprocess.run([str(venv / "bin" / "papermill"), f"{name}.ipynb", f"{name}.out.ipynb", "-k", "python3",
-                          "--no-progress-bar", "-p", "profile", "smoke", "-p", "data_dir", str(MINI.resolve())],
-                         cwd=work, env=env, capture_output=True, text=True, timeout=RUN_S)
+    run = subprocess.run(
+        [
+            str(venv / "bin" / "papermill"),
+            f"{name}.ipynb",
+            f"{name}.out.ipynb",
+            "-k",
+            "python3",
+            "--no-progress-bar",
+            "-p",
+            "profile",
+            "smoke",
+            "-p",
+            "data_dir",
+            str(MINI.resolve()),
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_S,
+    )
     assert run.returncode == 0, f"{name}: {run.stderr[-3000:]}"
     for figure in (f for f in ALL_FIGURES if f.notebook == name):
         assert (work / "figures" / f"{figure.name}.png").stat().st_size > 1000, figure.name
@@ -116,9 +158,21 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_notebooks_in_an_empty_folder(tmp
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pins = floor_pins() if versions == "floors" else {}
-    install = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"{wheel}[notebooks]",
-                              *(f"{name}=={version}" for name, version in pins.items())],
-                             capture_output=True, text=True, timeout=INSTALL_S, env=clean_env())
+    install = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            f"{wheel}[notebooks]",
+            *(f"{name}=={version}" for name, version in pins.items()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_S,
+        env=clean_env(),
+    )
     errors = "\n".join(line for line in install.stderr.splitlines() if not line.startswith("WARNING"))
     assert install.returncode == 0, errors[-3000:]
 
@@ -128,8 +182,9 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_notebooks_in_an_empty_folder(tmp
     for name in NOTEBOOKS[versions]:
         shutil.copy(ROOT / "notebooks" / ("student" if student else "") / f"{name}.ipynb", work / f"{name}.ipynb")
     before = site_files(venv)
-    env = clean_env(KERAS_HOME=str(tmp_path / "keras"), JUPYTER_DATA_DIR=str(tmp_path / "jupyter"),
-                    TF_CPP_MIN_LOG_LEVEL="2")
+    env = clean_env(
+        KERAS_HOME=str(tmp_path / "keras"), JUPYTER_DATA_DIR=str(tmp_path / "jupyter"), TF_CPP_MIN_LOG_LEVEL="2"
+    )
     installed = installed_versions(venv, work, env)
     assert "site-packages" in installed.pop("lab_utils"), installed
     if versions == "floors":
@@ -148,8 +203,11 @@ def test_a_wheel_installed_in_a_fresh_venv_runs_notebooks_in_an_empty_folder(tmp
         assert missing_outputs(work / "figures", work / "tables") == []  # 05 found every output of 00-04
         for name in NOTEBOOKS[versions]:  # ran to the end, each exercise waiting for its answer
             done = nbformat.read(work / f"{name}.out.ipynb", as_version=4)
-            said = ["".join(o.get("text", "") for o in c.outputs) for c in done.cells
-                    if "check" in c.metadata.get("tags", [])]
+            said = [
+                "".join(o.get("text", "") for o in c.outputs)
+                for c in done.cells
+                if "check" in c.metadata.get("tags", [])
+            ]
             assert all("not answered yet" in text for text in said), (name, said)
     print("seconds per notebook:", {name: round(s) for name, s in seconds.items()})
     if "01_mnist_cnn" in NOTEBOOKS[versions]:  # trained: its run cache is here too

@@ -1,5 +1,5 @@
-"""lab_utils.report.interpretation: the figures that show Keras at work draw the arrays they are given, and the occlusion
-map points where the model looks (a model built to look only at one corner)."""
+"""lab_utils.report.interpretation: the figures that show Keras at work draw the arrays they are given, and the
+occlusion map points where the model looks (a model built to look only at one corner)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_convolution_figure_shows_input_kernel_and_keras_output() -> None:
     sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)
     output = keras.ops.conv(digit, sobel[:, :, None, None])
     fig = interpretation.plot_convolution(digit, sobel[:, :, None, None], output)
-    image, kernel, out = _drawn(fig)
+    _image, kernel, out = _drawn(fig)
     np.testing.assert_array_equal(kernel, sobel)
     assert out.shape == (8, 8) and out.min() < 0 < out.max()  # both edges of the stroke, opposite signs
     np.testing.assert_allclose(out, keras.ops.convert_to_numpy(output)[0, ..., 0])
@@ -121,8 +121,9 @@ def assert_occlusion_points_at_the_corner() -> np.ndarray:
 def test_occlusion_map_points_at_the_only_corner_the_model_looks_at(monkeypatch) -> None:
     maps = assert_occlusion_points_at_the_corner()
     monkeypatch.setattr(interpretation, "OCCLUSION_CHUNK", 100)  # one image per predict call: the same maps
-    np.testing.assert_allclose(interpretation.occlusion_map(_corner_model(), _corner_images(), patch=3, stride=1), maps,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        interpretation.occlusion_map(_corner_model(), _corner_images(), patch=3, stride=1), maps, atol=1e-6
+    )
 
 
 def test_saliency_figure_overlays_each_map_with_labels_and_confidence() -> None:
@@ -130,8 +131,9 @@ def test_saliency_figure_overlays_each_map_with_labels_and_confidence() -> None:
     model = _corner_model()
     probabilities = model.predict(images, verbose=0)
     maps = interpretation.occlusion_map(model, images, patch=3, stride=1)
-    fig = interpretation.plot_saliency(images, maps, true_labels=[0, 1], probabilities=probabilities,
-                                class_names=["bright", "dark"], ncols=2)
+    fig = interpretation.plot_saliency(
+        images, maps, true_labels=[0, 1], probabilities=probabilities, class_names=["bright", "dark"], ncols=2
+    )
     titles = [ax.get_title() for ax in fig.axes]
     assert "true: bright\npred: bright (9" in titles[0] and "true: dark\npred: bright" in titles[2]
     drawn = _drawn(fig)
@@ -141,15 +143,24 @@ def test_saliency_figure_overlays_each_map_with_labels_and_confidence() -> None:
     np.testing.assert_array_equal(overlay[..., 3] > 0, maps[0] != 0)  # see-through exactly where hiding changed nothing
     assert _pixels(fig).std() > 20
     with pytest.raises(ConfigError, match="one \\(H, W\\) map"):
-        interpretation.plot_saliency(images, maps[:1], true_labels=[0, 1], probabilities=probabilities,
-                              class_names=["bright", "dark"])
+        interpretation.plot_saliency(
+            images, maps[:1], true_labels=[0, 1], probabilities=probabilities, class_names=["bright", "dark"]
+        )
 
 
 @pytest.mark.e2e
 def test_occlusion_map_is_the_same_on_jax() -> None:
     """Predictions only, no backend code: the corner case passes under KERAS_BACKEND=jax too."""
-    code = ("from tests.test_interpretation import assert_occlusion_points_at_the_corner as t; "
-            "import keras; assert keras.backend.backend() == 'jax'; t()")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "KERAS_BACKEND": "jax"})
+    code = (
+        "from tests.test_interpretation import assert_occlusion_points_at_the_corner as t; "
+        "import keras; assert keras.backend.backend() == 'jax'; t()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -39,8 +39,18 @@ def jax_smoke(tmp_path_factory, mini: Path) -> Path:
     out = tmp_path_factory.mktemp("jax_smoke")
     only = [] if FULL else [arg for name in SELECTED for arg in ("--only", name)]
     # --no-html: the HTML report and site do not depend on the backend (the TensorFlow smoke run checks them)
-    result = run_all(out, "--profile", "smoke", "--data-dir", str(mini), "--workers", "2", "--no-html", *only,
-                     env={**os.environ, "KERAS_BACKEND": "jax"})
+    result = run_all(
+        out,
+        "--profile",
+        "smoke",
+        "--data-dir",
+        str(mini),
+        "--workers",
+        "2",
+        "--no-html",
+        *only,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
     (out / "run_all.stdout").write_text(result.stdout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Keras backend jax" in result.stdout

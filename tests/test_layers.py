@@ -43,8 +43,8 @@ def test_same_outputs_gradients_and_moving_statistics_as_keras(shape, kwargs, ho
     plain, fused = _pair(shape, momentum=0.9, **kwargs)
     x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, shape).astype("float32"))
     signature = [tf.TensorSpec([None, *shape[1:]], tf.float32)] if how.get("unknown_batch") else None
-    results = []
-    for layer in (plain, fused):
+
+    def run(layer):  # one function per layer: each traces its own step, bound to its own layer
         @tf.function(input_signature=signature, jit_compile=how.get("jit_compile", False), reduce_retracing=True)
         def step(x):
             with tf.GradientTape() as tape:
@@ -54,9 +54,11 @@ def test_same_outputs_gradients_and_moving_statistics_as_keras(shape, kwargs, ho
             return [y, *tape.gradient(loss, [x, *layer.trainable_weights])]
 
         outputs = step(x)
-        results.append([*outputs, layer.moving_mean, layer.moving_variance, layer(x, training=False)])
+        return [*outputs, layer.moving_mean, layer.moving_variance, layer(x, training=False)]
+
+    results = [run(layer) for layer in (plain, fused)]
     assert len(results[0]) == len(results[1])
-    for i, (a, b) in enumerate(zip(*results)):
+    for i, (a, b) in enumerate(zip(*results, strict=True)):
         np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-4, err_msg=f"output {i}")
     if kwargs.get("trainable") is False:
         np.testing.assert_array_equal(np.asarray(fused.moving_variance), np.asarray(plain.moving_variance))
@@ -79,13 +81,17 @@ def test_mixed_precision_falls_back_to_keras() -> None:
     assert "FusedBatchNormV3" not in _op_types(layer, np.ones((4, 3, 3, 2), "float16"))
 
 
-@pytest.mark.parametrize("kwargs, shape, call", [
-    ({"renorm": True}, (4, 3, 3, 2), {}),
-    ({"axis": 1}, (4, 3, 3, 2), {}),
-    ({"epsilon": 1e-6}, (4, 3, 3, 2), {}),
-    ({}, (4, 3, 2), {}),  # 3-D: not a shape the fused op takes
-    ({}, (4, 3), {"mask": tf.constant([True, True, False, True])}),
-], ids=["renorm", "channels-first", "tiny-epsilon", "3-D", "mask"])
+@pytest.mark.parametrize(
+    "kwargs, shape, call",
+    [
+        ({"renorm": True}, (4, 3, 3, 2), {}),
+        ({"axis": 1}, (4, 3, 3, 2), {}),
+        ({"epsilon": 1e-6}, (4, 3, 3, 2), {}),
+        ({}, (4, 3, 2), {}),  # 3-D: not a shape the fused op takes
+        ({}, (4, 3), {"mask": tf.constant([True, True, False, True])}),
+    ],
+    ids=["renorm", "channels-first", "tiny-epsilon", "3-D", "mask"],
+)
 def test_what_the_fused_op_cannot_do_falls_back_to_keras(kwargs, shape, call) -> None:
     layer = FusedBatchNormalization(**kwargs)
     assert "FusedBatchNormV3" not in _op_types(layer, np.ones(shape, "float32"), **call)

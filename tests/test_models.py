@@ -49,7 +49,7 @@ CASES = [
         "mlp",
         {},
         MNIST,
-        STEM + ["flatten", "fc1", "predictions"],
+        [*STEM, "flatten", "fc1", "predictions"],
         dense(28 * 28 * 1, 128) + dense(128, 10),
         0,
     ),
@@ -58,7 +58,7 @@ CASES = [
         "mlp",
         {"hidden_units": 64, "num_classes": 100},
         CIFAR,
-        STEM + ["flatten", "fc1", "predictions"],
+        [*STEM, "flatten", "fc1", "predictions"],
         dense(32 * 32 * 3, 64) + dense(64, 100),
         0,
     ),
@@ -97,11 +97,22 @@ CASES = [
         "vgg_blocks",
         {},
         CIFAR,
-        STEM
-        + sum((vgg_block_names(i, batch_norm=False, dropout=True) for i in (1, 2, 3)), [])
-        + ["flatten", "fc1", "fc1_dropout", "predictions"],
-        conv(3, 3, 32) + conv(3, 32, 32) + conv(3, 32, 64) + conv(3, 64, 64) + conv(3, 64, 128)
-        + conv(3, 128, 128) + dense(4 * 4 * 128, 128) + dense(128, 10),
+        [
+            *STEM,
+            *(name for i in (1, 2, 3) for name in vgg_block_names(i, batch_norm=False, dropout=True)),
+            "flatten",
+            "fc1",
+            "fc1_dropout",
+            "predictions",
+        ],
+        conv(3, 3, 32)
+        + conv(3, 32, 32)
+        + conv(3, 32, 64)
+        + conv(3, 64, 64)
+        + conv(3, 64, 128)
+        + conv(3, 128, 128)
+        + dense(4 * 4 * 128, 128)
+        + dense(128, 10),
         0,
     ),
     (
@@ -109,12 +120,27 @@ CASES = [
         "vgg_blocks",
         {"batch_norm": True},
         CIFAR,
-        STEM
-        + sum((vgg_block_names(i, batch_norm=True, dropout=True) for i in (1, 2, 3)), [])
-        + ["flatten", "fc1", "fc1_bn", "fc1_dropout", "predictions"],
-        conv(3, 3, 32) + conv(3, 32, 32) + conv(3, 32, 64) + conv(3, 64, 64) + conv(3, 64, 128)
-        + conv(3, 128, 128) + bn(32) * 2 + bn(64) * 2 + bn(128) * 2
-        + dense(4 * 4 * 128, 128) + bn(128) + dense(128, 10),
+        [
+            *STEM,
+            *(name for i in (1, 2, 3) for name in vgg_block_names(i, batch_norm=True, dropout=True)),
+            "flatten",
+            "fc1",
+            "fc1_bn",
+            "fc1_dropout",
+            "predictions",
+        ],
+        conv(3, 3, 32)
+        + conv(3, 32, 32)
+        + conv(3, 32, 64)
+        + conv(3, 64, 64)
+        + conv(3, 64, 128)
+        + conv(3, 128, 128)
+        + bn(32) * 2
+        + bn(64) * 2
+        + bn(128) * 2
+        + dense(4 * 4 * 128, 128)
+        + bn(128)
+        + dense(128, 10),
         (2 * 32 * 2 + 2 * 64 * 2 + 2 * 128 * 2) + 2 * 128,
     ),
     (
@@ -123,11 +149,14 @@ CASES = [
         "vgg_blocks",
         {"filters": (16, 32), "dense_units": 64, "dropout": 0.0},
         MNIST,
-        STEM
-        + sum((vgg_block_names(i, batch_norm=False, dropout=False) for i in (1, 2)), [])
-        + ["flatten", "fc1", "predictions"],
-        conv(3, 1, 16) + conv(3, 16, 16) + conv(3, 16, 32) + conv(3, 32, 32) + dense(7 * 7 * 32, 64)
-        + dense(64, 10),
+        [
+            *STEM,
+            *(name for i in (1, 2) for name in vgg_block_names(i, batch_norm=False, dropout=False)),
+            "flatten",
+            "fc1",
+            "predictions",
+        ],
+        conv(3, 1, 16) + conv(3, 16, 16) + conv(3, 16, 32) + conv(3, 32, 32) + dense(7 * 7 * 32, 64) + dense(64, 10),
         0,
     ),
 ]
@@ -223,9 +252,7 @@ def test_transfer_head_and_freezing(base, batch_norm, freeze_base):
     assert model.name == f"{base}_transfer"
     assert model.output_shape == (None, 10)
     assert [layer.name for layer in model.layers] == (
-        ["image", base, "flatten", "fc1"]
-        + ["fc1_bn"] * batch_norm
-        + ["fc1_dropout", "predictions"]
+        ["image", base, "flatten", "fc1"] + ["fc1_bn"] * batch_norm + ["fc1_dropout", "predictions"]
     )
     # keras.applications.<base>.preprocess_input, called on the input tensor, is recorded as Keras operations
     operations = [layer["class_name"] for layer in model.get_config()["layers"]]
@@ -249,9 +276,7 @@ def test_caffe_preprocessing_equals_keras_preprocess_input():
     expected = keras.applications.vgg19.preprocess_input(pixels.copy())
     layer = CaffePreprocessing(name="caffe_preprocess")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(pixels)), expected, rtol=1e-6, atol=1e-4)
-    np.testing.assert_allclose(
-        expected, keras.applications.resnet50.preprocess_input(pixels.copy()), rtol=1e-6
-    )
+    np.testing.assert_allclose(expected, keras.applications.resnet50.preprocess_input(pixels.copy()), rtol=1e-6)
 
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert isinstance(restored, CaffePreprocessing)

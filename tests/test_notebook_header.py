@@ -16,7 +16,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 from .helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
-import notebook_header as header  # noqa: E402
+import notebook_header as header
 
 REPO = "https://github.com/someone/elsewhere"
 
@@ -31,8 +31,17 @@ def project(tmp_path: Path) -> Path:
 
 
 def run(project: Path, *extra: str) -> int:
-    return header.main(["--notebooks", str(project / "notebooks"), "--readme", str(project / "README.md"),
-                        "--pyproject", str(project / "pyproject.toml"), *extra])
+    return header.main(
+        [
+            "--notebooks",
+            str(project / "notebooks"),
+            "--readme",
+            str(project / "README.md"),
+            "--pyproject",
+            str(project / "pyproject.toml"),
+            *extra,
+        ]
+    )
 
 
 def test_every_notebook_gets_python3_and_one_setup_cell_and_a_second_run_changes_nothing(project: Path) -> None:
@@ -45,11 +54,12 @@ def test_every_notebook_gets_python3_and_one_setup_cell_and_a_second_run_changes
         nbformat.validate(nb)
         assert nb.metadata.kernelspec.name == "python3"
         code = [c for c in nb.cells if c.cell_type == "code"]
-        assert header.TAG in code[0].metadata.tags and f"git+{REPO}\"" in code[0].source
+        assert header.TAG in code[0].metadata.tags and f'git+{REPO}"' in code[0].source
         assert sum(header.TAG in c.metadata.get("tags", []) for c in code) == 1
         original = nbformat.read(ROOT / "notebooks" / path.name, as_version=4)
-        assert [c.source for c in code[1:]] == [c.source for c in original.cells if c.cell_type == "code"
-                                                and header.TAG not in c.metadata.get("tags", [])]
+        assert [c.source for c in code[1:]] == [
+            c.source for c in original.cells if c.cell_type == "code" and header.TAG not in c.metadata.get("tags", [])
+        ]
     assert run(project) == 0 and run(project, "--check") == 0
     assert before == {p.name: p.read_bytes() for p in (project / "notebooks").glob("*.ipynb")}
 
@@ -59,8 +69,10 @@ def test_readme_links_are_made_from_the_one_address(project: Path) -> None:
     readme = (project / "README.md").read_text()
     assert readme.startswith("# Lab\n") and readme.endswith("\n\nMore.\n") and "old" not in readme
     for path in (project / "notebooks").glob("*.ipynb"):
-        assert (f"https://colab.research.google.com/github/someone/elsewhere/blob/main/notebooks/student/{path.name}"
-                in readme)
+        assert (
+            f"https://colab.research.google.com/github/someone/elsewhere/blob/main/notebooks/student/{path.name}"
+            in readme
+        )
     assert "cnn-lab/cnn-keras-lab" not in readme
 
 

@@ -74,8 +74,15 @@ class RecordingLab:
     problems: list[str] = field(default_factory=list)
     catalogued: dict[str, tuple[keras.Model, str]] = field(default_factory=dict)  # experiment -> (model, key)
 
-    def fit(self, model: keras.Model, experiment: str, augmentation: str | None = None, *,
-            starts_from: Any = None, **changes: Any) -> SimpleNamespace:
+    def fit(
+        self,
+        model: keras.Model,
+        experiment: str,
+        augmentation: str | None = None,
+        *,
+        starts_from: Any = None,
+        **changes: Any,
+    ) -> SimpleNamespace:
         assert not changes, f"{experiment}: the notebook overrides the catalogue's fit settings {changes}"
         self.fits.append((experiment, augmentation))
         config = _catalogue_config(experiment, augmentation, self.fine_tune)
@@ -87,11 +94,13 @@ class RecordingLab:
         written_key = run_key(model, config, DATA_FINGERPRINT, starts_from=starts_from and starts_from.record.key)
         expected_key = run_key(expected, config, DATA_FINGERPRINT, starts_from=expected_from)
         if written_key != expected_key:
-            self.problems.append(f"{label}: another cache key than the catalogue's "
-                                 f"({_key_part_differing(model, expected)})")
+            self.problems.append(
+                f"{label}: another cache key than the catalogue's ({_key_part_differing(model, expected)})"
+            )
         self.catalogued[config.experiment] = (expected, expected_key)
-        record = SimpleNamespace(key=written_key, test_accuracy=0.5, seconds_per_epoch=1.0, history={},
-                                 params=builders.count_params(model))
+        record = SimpleNamespace(
+            key=written_key, test_accuracy=0.5, seconds_per_epoch=1.0, history={}, params=builders.count_params(model)
+        )
         return SimpleNamespace(model=model, record=record, name=config.experiment, cached=False)
 
     def _catalogued_model(self, config: RunConfig) -> tuple[keras.Model, str | None]:
@@ -109,11 +118,13 @@ def _key_part_differing(written: keras.Model, expected: keras.Model) -> str:
 
     parts = []
     if pretrained_fingerprint(written) != pretrained_fingerprint(expected):
-        parts.append("the bases' starting weights: seed, then build the augmentation, then the base (the builder's "
-                     "order)")
+        parts.append(
+            "the bases' starting weights: seed, then build the augmentation, then the base (the builder's order)"
+        )
     if type(written.optimizer) is not type(expected.optimizer) or (
-            {k: v for k, v in written.optimizer.get_config().items() if k != "name"}
-            != {k: v for k, v in expected.optimizer.get_config().items() if k != "name"}):
+        {k: v for k, v in written.optimizer.get_config().items() if k != "name"}
+        != {k: v for k, v in expected.optimizer.get_config().items() if k != "name"}
+    ):
         parts.append(f"the optimizer: {written.optimizer.get_config()} vs {expected.optimizer.get_config()}")
     if written.loss != expected.loss:
         parts.append(f"the loss: {written.loss!r} vs {expected.loss!r}")
@@ -121,8 +132,16 @@ def _key_part_differing(written: keras.Model, expected: keras.Model) -> str:
 
 
 def _run_notebook_cells(name: str, lab: RecordingLab) -> dict:
-    namespace = {"keras": keras, "layers": layers, "np": np, "math": math, "seed": 0, "weights": None,
-                 "fine_tune": lab.fine_tune, "lab": lab}
+    namespace = {
+        "keras": keras,
+        "layers": layers,
+        "np": np,
+        "math": math,
+        "seed": 0,
+        "weights": None,
+        "fine_tune": lab.fine_tune,
+        "lab": lab,
+    }
     for source in _cells(name):
         exec(source.replace(".summary()", ".count_params()"), namespace)
     return namespace
@@ -150,10 +169,17 @@ def test_a_different_head_is_found_and_named() -> None:
 def test_an_edited_augmentation_is_found_and_named() -> None:
     namespace = {"keras": keras, "layers": layers}
     exec(_cells("04_data_augmentation")[0], namespace)  # flip_shift, flips, flips_rotation
-    wider = keras.Sequential([layers.RandomFlip("horizontal"),
-                              layers.RandomTranslation(0.2, 0.2, fill_mode="nearest")], name="augmentation")
-    assert model_differences(builders.build_vgg_blocks(augmentation=namespace["flip_shift"]()),
-                             builders.build_vgg_blocks(augmentation="flip_shift")) == []
-    problems = model_differences(builders.build_vgg_blocks(augmentation=wider),
-                                 builders.build_vgg_blocks(augmentation="flip_shift"))
+    wider = keras.Sequential(
+        [layers.RandomFlip("horizontal"), layers.RandomTranslation(0.2, 0.2, fill_mode="nearest")], name="augmentation"
+    )
+    assert (
+        model_differences(
+            builders.build_vgg_blocks(augmentation=namespace["flip_shift"]()),
+            builders.build_vgg_blocks(augmentation="flip_shift"),
+        )
+        == []
+    )
+    problems = model_differences(
+        builders.build_vgg_blocks(augmentation=wider), builders.build_vgg_blocks(augmentation="flip_shift")
+    )
     assert problems == ["augmentation (Sequential): layers.RandomTranslation.height_factor: 0.2 vs 0.1"]

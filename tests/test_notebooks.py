@@ -22,7 +22,6 @@ from lab_utils.training.records import RECORD_FILE
 
 from .helpers import run_all
 
-
 KERAS_IMPORT = re.compile(r"^\s*(from|import) (keras|lab_utils|tensorflow|jax)\b", re.M)
 
 
@@ -47,7 +46,7 @@ def test_every_notebook_executed_without_error(smoke: Path, name: str) -> None:
     errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert len(injected) == 1 and "profile = \"smoke\"" in injected[0].source
+    assert len(injected) == 1 and 'profile = "smoke"' in injected[0].source
 
 
 @pytest.mark.parametrize("figure", [f.name for f in ALL_FIGURES])
@@ -77,8 +76,10 @@ def test_every_table_has_all_rows_with_numbers_and_the_papers_column(smoke: Path
 def html_tables(html: str) -> list[list[list[str]]]:
     """Every table of an HTML page: its rows, each the text of its cells."""
     soup = BeautifulSoup(html, "html.parser")
-    return [[[cell.get_text(" ", strip=True) for cell in row.find_all(["td", "th"])] for row in table.find_all("tr")]
-            for table in soup.find_all("table")]
+    return [
+        [[cell.get_text(" ", strip=True) for cell in row.find_all(["td", "th"])] for row in table.find_all("tr")]
+        for table in soup.find_all("table")
+    ]
 
 
 def markdown_cells(markdown: str) -> list[list[str]]:
@@ -96,8 +97,11 @@ def test_html_report_shows_our_numbers_in_every_table(smoke: Path, table: str) -
     markdown = markdown_cells((smoke / "tables" / f"{table}.md").read_text())
     assert markdown in html_tables(html), f"{table}.md is not shown as a table of report.html"
     for row, shown in zip(read_table(smoke / "tables" / f"{table}.csv"), markdown[1:], strict=True):
-        ours = [format_cell(value) for key, value in row.items() if key.startswith("reproduced")
-                and isinstance(value, float)]
+        ours = [
+            format_cell(value)
+            for key, value in row.items()
+            if key.startswith("reproduced") and isinstance(value, float)
+        ]
         assert ours and all(value in shown for value in ours), (row, shown)
 
 
@@ -124,7 +128,9 @@ def test_source_notebooks_are_clean_with_one_parameters_cell(name: str) -> None:
     assert all(not c.outputs and c.execution_count is None for c in code), "strip the outputs"
     tagged = [i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
-    first_import = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and KERAS_IMPORT.search(c.source))
+    first_import = next(
+        i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and KERAS_IMPORT.search(c.source)
+    )
     assert tagged[0] < first_import, "the parameters cell must come before keras/lab_utils are imported"
     declared = set(papermill.inspect_notebook(str(path)))
     injected = set(notebook_parameters(parse_args([]), "smoke"))

@@ -31,9 +31,13 @@ def test_packed_runs_unpack_into_another_cache_byte_for_byte(tmp_path: Path) -> 
     runs = make_runs(tmp_path / "runs")
     archive = pack.pack(runs, tmp_path / "class-runs.zip")
     with zipfile.ZipFile(archive) as zf:
-        assert sorted(zf.namelist()) == ["lab-runs.json", "mnist_cnn-ab12/model.weights.h5",
-                                         "mnist_cnn-ab12/record.json", "mnist_mlp-cd34/model.weights.h5",
-                                         "mnist_mlp-cd34/record.json"]
+        assert sorted(zf.namelist()) == [
+            "lab-runs.json",
+            "mnist_cnn-ab12/model.weights.h5",
+            "mnist_cnn-ab12/record.json",
+            "mnist_mlp-cd34/model.weights.h5",
+            "mnist_mlp-cd34/record.json",
+        ]
     added = pack.unpack(archive, tmp_path / "student")
     assert [p.name for p in added] == ["mnist_cnn-ab12", "mnist_mlp-cd34"]
     for run in added:
@@ -60,10 +64,13 @@ def test_a_failed_pack_leaves_no_archive(tmp_path: Path, monkeypatch: pytest.Mon
     assert list((tmp_path / "out").iterdir()) == []
 
 
-@pytest.mark.parametrize("setup, message", [
-    (lambda d: d.mkdir(), "has no complete run"),
-    (lambda d: None, "is not a folder"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda d: d.mkdir(), "has no complete run"),
+        (lambda d: None, "is not a folder"),
+    ],
+)
 def test_packing_nothing_is_refused_with_the_fix(tmp_path: Path, setup, message: str) -> None:
     setup(tmp_path / "runs")
     with pytest.raises(ConfigError, match=message):
@@ -95,16 +102,20 @@ def hostile_archive(path: Path, name: str, *, link: bool = False, digest: str | 
     return path
 
 
-@pytest.mark.parametrize("name, link, digest, message", [
-    ("../evil/record.json", False, None, "refusing member '../evil/record.json'"),
-    ("/tmp/evil/record.json", False, None, "refusing member '/tmp/evil/record.json'"),
-    ("run-1/../../record.json", False, None, "refusing member"),
-    ("run-1/payload.py", False, None, "refusing member"),
-    ("run-1/record.json", True, None, "no links"),
-    ("run-1/record.json", False, "0" * 64, "does not match its digest"),
-])
-def test_unsafe_archives_are_refused_and_write_nothing(tmp_path: Path, name: str, link: bool, digest: str | None,
-                                                       message: str) -> None:
+@pytest.mark.parametrize(
+    "name, link, digest, message",
+    [
+        ("../evil/record.json", False, None, "refusing member '../evil/record.json'"),
+        ("/tmp/evil/record.json", False, None, "refusing member '/tmp/evil/record.json'"),
+        ("run-1/../../record.json", False, None, "refusing member"),
+        ("run-1/payload.py", False, None, "refusing member"),
+        ("run-1/record.json", True, None, "no links"),
+        ("run-1/record.json", False, "0" * 64, "does not match its digest"),
+    ],
+)
+def test_unsafe_archives_are_refused_and_write_nothing(
+    tmp_path: Path, name: str, link: bool, digest: str | None, message: str
+) -> None:
     archive = hostile_archive(tmp_path / "bad.zip", name, link=link, digest=digest)
     target = tmp_path / "cache" / "runs"
     with pytest.raises(ConfigError, match=message):
@@ -120,12 +131,12 @@ def test_an_archive_from_elsewhere_is_refused(tmp_path: Path) -> None:
         pack.unpack(tmp_path / "notzip.zip", tmp_path / "runs")
     with zipfile.ZipFile(tmp_path / "other.zip", "w") as zf:
         zf.writestr("run-1/record.json", "{}")
-    with pytest.raises(ConfigError, match="no lab-runs.json"):
+    with pytest.raises(ConfigError, match=r"no lab-runs\.json"):
         pack.unpack(tmp_path / "other.zip", tmp_path / "runs")
 
 
 def test_lab_runs_archive_loads_into_lab_runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    archive = pack.pack(make_runs(tmp_path / "runs"), tmp_path / "class-runs.zip")
+    pack.pack(make_runs(tmp_path / "runs"), tmp_path / "class-runs.zip")
     monkeypatch.setenv("LAB_CALLER_DIR", str(tmp_path))
     monkeypatch.setenv("LAB_RUNS_DIR", "student-runs")
     monkeypatch.setenv("LAB_RUNS_ARCHIVE", "class-runs.zip")

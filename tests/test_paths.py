@@ -43,8 +43,11 @@ def test_the_readme_data_dir_example_works_in_a_kernel_started_in_notebooks(tmp_
     os.environ.update(env)  # the kernel inherits the environment papermill runs in
     try:
         papermill.execute_notebook(
-            str(NOTEBOOKS_DIR / "00_data_exploration.ipynb"), str(tmp_path / "00.ipynb"), cwd=str(NOTEBOOKS_DIR),
-            progress_bar=False, parameters={"profile": "smoke", "figures_dir": str(tmp_path / "figures")},
+            str(NOTEBOOKS_DIR / "00_data_exploration.ipynb"),
+            str(tmp_path / "00.ipynb"),
+            cwd=str(NOTEBOOKS_DIR),
+            progress_bar=False,
+            parameters={"profile": "smoke", "figures_dir": str(tmp_path / "figures")},
         )
     finally:
         for key, value in old.items():
@@ -62,9 +65,30 @@ def test_run_all_takes_relative_options_and_variables_from_where_it_was_typed(tm
     env.pop("LAB_CALLER_DIR", None)
     import subprocess
 
-    result = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--profile", "smoke", "--only", "00", "--no-html",
-                             "--figures-dir", "figs", "--tables-dir", "tabs", "--build-dir", "build", "--runs-dir",
-                             "runs"], cwd=shell_dir, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "run_all.sh"),
+            "--profile",
+            "smoke",
+            "--only",
+            "00",
+            "--no-html",
+            "--figures-dir",
+            "figs",
+            "--tables-dir",
+            "tabs",
+            "--build-dir",
+            "build",
+            "--runs-dir",
+            "runs",
+        ],
+        cwd=shell_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (shell_dir / "figs" / "fig01_mnist_samples.png").is_file()
     assert (shell_dir / "build" / "00_data_exploration.ipynb").is_file()
@@ -84,7 +108,7 @@ def test_installed_outside_a_checkout_outputs_go_under_the_current_directory(tmp
 
 def test_a_checkout_is_recognised_and_keeps_the_project_root(monkeypatch) -> None:
     monkeypatch.delenv("LAB_HOME", raising=False)
-    assert paths.CHECKOUT_ROOT == ROOT.resolve() and paths.output_dir("build") == ROOT.resolve() / "build"
+    assert ROOT.resolve() == paths.CHECKOUT_ROOT and paths.output_dir("build") == ROOT.resolve() / "build"
     assert not paths._is_checkout(Path(papermill.__file__).parent.parent)  # site-packages is not one
 
 
@@ -93,4 +117,7 @@ def test_shown_paths_are_relative_to_the_caller_and_urls_are_left_alone(tmp_path
     assert paths.display_path(tmp_path / "here" / "figures" / "a.png") == "figures/a.png"
     assert paths.display_path(tmp_path / "data") == "../data"
     text = f"mnist from {tmp_path}/data/mnist (Keras cache of https://example.org/a/b.npz), 600 images/s"
-    assert paths.display_text(text) == "mnist from ../data/mnist (Keras cache of https://example.org/a/b.npz), 600 images/s"
+    assert (
+        paths.display_text(text)
+        == "mnist from ../data/mnist (Keras cache of https://example.org/a/b.npz), 600 images/s"
+    )

@@ -10,13 +10,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.image as mpimg  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-from lab_utils.report import plotting  # noqa: E402
-from lab_utils.errors import ConfigError  # noqa: E402
+from lab_utils.errors import ConfigError
+from lab_utils.report import plotting
 
 CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 DIGITS = [str(d) for d in range(10)]
@@ -137,12 +137,12 @@ def test_plot_class_distribution_bars_match_counts(tmp_path):
     fig = plotting.plot_class_distribution(counts, DIGITS)
     ax = fig.axes[0]
     assert len(ax.containers) == 3
-    for container, values in zip(ax.containers, counts.values()):
+    for container, values in zip(ax.containers, counts.values(), strict=True):
         np.testing.assert_array_equal([bar.get_height() for bar in container], values)
-    assert [t.get_text() for t in ax.get_legend().get_texts()][0].startswith("train")
+    assert next(t.get_text() for t in ax.get_legend().get_texts()).startswith("train")
     assert 2.0 < _ratio(_saved_png(fig, tmp_path)) < 3.5
     with pytest.raises(ConfigError, match="11 classes"):
-        plotting.plot_class_distribution(counts, DIGITS + ["x"])
+        plotting.plot_class_distribution(counts, [*DIGITS, "x"])
 
 
 def test_plot_augmentations_frames_the_original(tmp_path, rng):
@@ -199,7 +199,7 @@ def test_several_seeds_draw_the_mean_with_a_band_and_each_seeds_best_epoch(tmp_p
     loss_ax = fig.axes[0]
     train, rest = loss_ax.lines[:2]
     assert "mean ± std of 2 seeds" in train.get_label()
-    both = [(a + b) / 2 for a, b in zip(HISTORY["loss"][:4], other["loss"])]
+    both = [(a + b) / 2 for a, b in zip(HISTORY["loss"][:4], other["loss"], strict=True)]
     np.testing.assert_allclose(train.get_ydata(), both)  # solid while every seed trains
     assert rest.get_linestyle() == ":" and rest.get_color() == train.get_color()
     np.testing.assert_allclose(rest.get_ydata(), [both[-1], HISTORY["loss"][4]])  # then the seed still training
@@ -245,8 +245,9 @@ def test_plot_predictions_titles(tmp_path, rng):
     cats = plotting.plot_predictions(images, np.full(6, 3), [4, 5, 6, 4, 5, 0], conf, CIFAR, ncols=3)
     assert cats.axes[0].get_title() == "deer (98%)" and cats.axes[2].get_title() == "frog (99%)"
     assert "cat" in cats.get_suptitle()  # the one true class moves to the figure title
-    mistakes = plotting.plot_predictions(images, [3, 1, 2, 3, 4, 5], [6, 9, 0, 5, 7, 1], conf, CIFAR,
-                                         title="most confident mistakes")
+    mistakes = plotting.plot_predictions(
+        images, [3, 1, 2, 3, 4, 5], [6, 9, 0, 5, 7, 1], conf, CIFAR, title="most confident mistakes"
+    )
     assert mistakes.axes[0].get_title() == "true: cat\npred: frog (98%)"
     assert mistakes.axes[5].get_title() == "true: dog\npred: automobile (100%)"
     assert 1.0 < _ratio(_saved_png(mistakes, tmp_path)) < 3.0  # 5 + 1 images in 2 rows
@@ -291,7 +292,8 @@ def test_save_figure_rejects_axes(tmp_path):
 
 def test_import_changes_no_rcparams():
     code = (
-        "import matplotlib, sys; before = dict(matplotlib.rcParams); import lab_utils; import lab_utils.report.plotting; "
+        "import matplotlib, sys; before = dict(matplotlib.rcParams); import lab_utils; "
+        "import lab_utils.report.plotting; "
         "changed = [k for k, v in matplotlib.rcParams.items() if before[k] != v]; "
         "assert not changed, changed"
     )

@@ -9,14 +9,24 @@ from lab_utils.training.records import RECORD_FILE, RunRecord
 
 
 def record(name: str) -> RunRecord:
-    return RunRecord(config={"experiment": name}, key="k", dataset={}, history={}, epoch_seconds=[2.0, 1.0, 1.5],
-                     best_epoch=2, params={}, test_loss=1.0, test_accuracy=0.4975, backend="tensorflow",
-                     device="CPU", jit_compile=False)
+    return RunRecord(
+        config={"experiment": name},
+        key="k",
+        dataset={},
+        history={},
+        epoch_seconds=[2.0, 1.0, 1.5],
+        best_epoch=2,
+        params={},
+        test_loss=1.0,
+        test_accuracy=0.4975,
+        backend="tensorflow",
+        device="CPU",
+        jit_compile=False,
+    )
 
 
 def test_describe_gives_name_epochs_seconds_and_accuracy() -> None:
-    assert describe(record("cifar_vgg")) == ("cifar_vgg: 3 epoch(s) (best 2), 4 s (1.5 s/epoch), "
-                                            "test accuracy 49.75 %")
+    assert describe(record("cifar_vgg")) == ("cifar_vgg: 3 epoch(s) (best 2), 4 s (1.5 s/epoch), test accuracy 49.75 %")
 
 
 def test_only_new_complete_records_are_reported_once(tmp_path: Path) -> None:

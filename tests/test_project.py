@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,8 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _pip_requirements_from_pyproject(*, gpu: bool) -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    extras = [req for name, group in project.get("optional-dependencies", {}).items()
-              if gpu or name != "gpu" for req in group if not req.startswith(f"{project['name']}[")]
+    extras = [
+        req
+        for name, group in project.get("optional-dependencies", {}).items()
+        if gpu or name != "gpu"
+        for req in group
+        if not req.startswith(f"{project['name']}[")
+    ]
     return {req.replace(" ", "") for req in [*project["dependencies"], *extras]}
 
 
@@ -30,7 +35,9 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject(file: str, gpu
 def test_readme_opens_with_the_two_setup_commands_and_ci_runs_the_test_one() -> None:
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", readme, flags=re.S)
-    commands = [line.split(" #")[0].strip() for line in blocks[0].splitlines() if line.strip() and not line.startswith("#")]
+    commands = [
+        line.split(" #")[0].strip() for line in blocks[0].splitlines() if line.strip() and not line.startswith("#")
+    ]
     assert commands[:2] == ["./run_all.sh", "./run_tests.sh"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "./run_tests.sh" in ci

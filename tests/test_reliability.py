@@ -13,9 +13,9 @@ from pathlib import Path
 import matplotlib.image as mpimg
 import pytest
 
+from lab_utils.report.tables import read_table
 from lab_utils.run.cluster import planned_runs
 from lab_utils.training.records import RECORD_FILE, WEIGHTS_FILE
-from lab_utils.report.tables import read_table
 
 from .helpers import ROOT, call_runner, run_all, run_all_command
 
@@ -27,8 +27,11 @@ def complete_runs(runs: Path) -> dict[str, str]:
     """Run folder → record text, for every finished run (a run folder only appears complete)."""
     if not runs.is_dir():
         return {}
-    return {p.name: (p / RECORD_FILE).read_text() for p in runs.iterdir()
-            if not p.name.startswith(".") and (p / RECORD_FILE).is_file()}
+    return {
+        p.name: (p / RECORD_FILE).read_text()
+        for p in runs.iterdir()
+        if not p.name.startswith(".") and (p / RECORD_FILE).is_file()
+    }
 
 
 def kernels_of(pid: int) -> list[int]:
@@ -47,8 +50,9 @@ def kernels_of(pid: int) -> list[int]:
 
 def interrupt(out: Path, sig: int, *args: str, after_runs: int) -> tuple[int, str, set[str], list[int]]:
     """Start run_all.sh, send `sig` once `after_runs` runs are saved; return rc, stderr, runs then, kernels."""
-    process = subprocess.Popen(run_all_command(out, *args), cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        run_all_command(out, *args), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 900
     kernels: list[int] = []
     while len(complete_runs(out / "runs")) < after_runs:
@@ -72,8 +76,13 @@ def assert_no_half_written_outputs(out: Path) -> None:
     for run in (out / "runs").iterdir():
         if not run.name.startswith("."):
             assert (run / WEIGHTS_FILE).is_file() and json.loads((run / RECORD_FILE).read_text())
-    leftovers = [p for folder in ("figures", "tables", "build") if (out / folder).is_dir()
-                 for p in (out / folder).iterdir() if p.name.startswith(".")]
+    leftovers = [
+        p
+        for folder in ("figures", "tables", "build")
+        if (out / folder).is_dir()
+        for p in (out / folder).iterdir()
+        if p.name.startswith(".")
+    ]
     assert not leftovers, leftovers
     assert not list((out / "build").glob("*.partial*"))
 
@@ -108,11 +117,15 @@ def test_sigterm_mid_run_then_resume_on_two_workers_reproduces_the_smoke_run_byt
     result = run_all(tmp_path, *args, "--workers", "2", "--no-html")
     assert result.returncode == 0, result.stderr[-3000:]
     planned = len(planned_runs(["01_mnist_cnn", "03_transfer_learning"]))
-    pending = re.search(r"(\d+) of the (\d+) runs these notebooks need are not in the run cache: training them on 2 "
-                        r"local worker\(s\)", result.stdout)
+    pending = re.search(
+        r"(\d+) of the (\d+) runs these notebooks need are not in the run cache: training them on 2 "
+        r"local worker\(s\)",
+        result.stdout,
+    )
     assert pending and int(pending[2]) == planned and 0 < int(pending[1]) <= planned - len(saved), result.stdout
-    assert len(set(re.findall(r"^run_all:   trained .* \[\S+ pid (\d+)\]$", result.stdout, re.M))) == 2, \
-        result.stdout  # both workers trained
+    assert len(set(re.findall(r"^run_all:   trained .* \[\S+ pid (\d+)\]$", result.stdout, re.M))) == 2, (
+        result.stdout
+    )  # both workers trained
     resumed = complete_runs(tmp_path / "runs")
     assert all(resumed[name] == saved[name] for name in saved), "a finished run was trained again"
     assert (tmp_path / "build" / "03_transfer_learning.ipynb").is_file()
@@ -141,8 +154,9 @@ def test_both_stop_signals_interrupt_the_runner(tmp_path: Path, monkeypatch: pyt
     from lab_utils.run import runner
 
     installed: dict[int, object] = {}
-    recorder = SimpleNamespace(**{n: getattr(signal, n) for n in ("SIGINT", "SIGTERM", "default_int_handler")},
-                               signal=installed.__setitem__)
+    recorder = SimpleNamespace(
+        **{n: getattr(signal, n) for n in ("SIGINT", "SIGTERM", "default_int_handler")}, signal=installed.__setitem__
+    )
     monkeypatch.setattr(runner, "signal", recorder)  # the runner's handlers are recorded, not installed
     call_runner(tmp_path, "--epochs", "0")  # refused after the handlers are installed
     for sig in (signal.SIGINT, signal.SIGTERM):

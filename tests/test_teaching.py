@@ -62,7 +62,7 @@ def test_01s_seeded_clone_starts_where_the_workers_run_starts(lab: Lab) -> None:
         metrics=["accuracy"],
     )
     built, _ = catalogued_model(lab.config("mnist_cnn"), lab.dataset("mnist"))
-    assert all((a == b).all() for a, b in zip(clone.get_weights(), built.get_weights()))
+    assert all((a == b).all() for a, b in zip(clone.get_weights(), built.get_weights(), strict=True))
     assert lab.compare_with_catalogue(clone, lab.config("mnist_cnn")) == []
 
 
@@ -118,7 +118,7 @@ def test_lab_fit_trains_the_notebooks_model_then_loads_it_into_a_fresh_copy(lab:
     second = lab.fit(again, "mnist_mlp", epochs=1)
     assert not first.cached and second.cached and second.record.key == first.record.key
     assert second.model is again  # the notebook's own model object now holds the trained weights
-    for a, b in zip(first.model.get_weights(), again.get_weights()):
+    for a, b in zip(first.model.get_weights(), again.get_weights(), strict=True):
         assert (a == b).all()
     # Anything that changes what is learned trains anew: the width, the optimizer's rate, the fit settings.
     assert not lab.fit(_compiled_mlp(hidden_units=8), "mnist_mlp", epochs=1).cached
@@ -354,10 +354,16 @@ def test_an_edited_notebook_runs_to_the_end_and_retrains_the_edited_run(
 def test_the_students_page_holds_only_standard_keras(name: str) -> None:
     """No lab_utils speed-up or preset in a code cell: the model, its compile and its fit are the Keras any tutorial
     writes; 02–04 build every run they train; 01 and 02 write `model.fit(` and `model.evaluate(` out."""
-    code = "\n".join(c.source for c in nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4).cells
-                     if c.cell_type == "code")
-    for banned in ("FusedBatchNormalization", "base_weights", "compile_options", "CaffePreprocessing",
-                   "set_dtype_policy"):
+    code = "\n".join(
+        c.source for c in nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4).cells if c.cell_type == "code"
+    )
+    for banned in (
+        "FusedBatchNormalization",
+        "base_weights",
+        "compile_options",
+        "CaffePreprocessing",
+        "set_dtype_policy",
+    ):
         assert banned not in code, f"{name}: {banned} in a code cell"
     if name[:2] in ("02", "03", "04"):
         assert "lab.run(" not in code, f"{name} trains a run it did not build"

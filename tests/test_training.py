@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 
-from lab_utils.report import evaluation
-from lab_utils.training.config import RunConfig
 from lab_utils.data.datasets import load_dataset
 from lab_utils.errors import ConfigError
+from lab_utils.report import evaluation
+from lab_utils.training.config import RunConfig
 from lab_utils.training.records import RECORD_FILE, WEIGHTS_FILE, load_records
 from lab_utils.training.runtime import default_jit_compile
 from lab_utils.training.session import train
@@ -63,7 +63,8 @@ def test_second_call_loads_the_saved_run_without_training(mnist, tmp_path: Path,
     assert second.cached and second.path == first.path
     assert second.record == first.record
     np.testing.assert_allclose(
-        second.model.predict(mnist.x_test[:64], verbose=0), first.model.predict(mnist.x_test[:64], verbose=0),
+        second.model.predict(mnist.x_test[:64], verbose=0),
+        first.model.predict(mnist.x_test[:64], verbose=0),
         atol=1e-6,
     )
     monkeypatch.undo()

@@ -77,17 +77,13 @@ AUGMENTATION_PRESETS: dict[str, AugmentationPreset] = {
         paper_name="horizontal + vertical flip + rotation 20°",
         layers=(
             LayerSpec("flip", "RandomFlip", {"mode": "horizontal_and_vertical"}),
-            LayerSpec(
-                "rotation", "RandomRotation", {"factor": 20 / 360, "fill_mode": "nearest"}
-            ),
+            LayerSpec("rotation", "RandomRotation", {"factor": 20 / 360, "fill_mode": "nearest"}),
         ),
     ),
 }
 
 
-def build_augmentation(
-    preset: str, *, seed: int | None = None, name: str = "augmentation"
-) -> keras.Sequential:
+def build_augmentation(preset: str, *, seed: int | None = None, name: str = "augmentation") -> keras.Sequential:
     """A fresh `Sequential` of the preset's random layers, named `{name}_{suffix}`.
 
     Args:
@@ -166,9 +162,7 @@ def augment_examples(image: np.ndarray, preset: str, n: int = 8, *, seed: int = 
         raise ConfigError(f"n must be at least 1 (the original); got {n}")
     augmentation = build_augmentation(preset, seed=seed)
     batch = np.repeat(image[None].astype("float32"), n - 1, axis=0)
-    augmented = (
-        keras.ops.convert_to_numpy(augmentation(batch, training=True)) if n > 1 else batch
-    )
+    augmented = keras.ops.convert_to_numpy(augmentation(batch, training=True)) if n > 1 else batch
     out = np.concatenate([image[None].astype("float32"), augmented], axis=0)
     if image.dtype == np.uint8:
         return np.clip(np.rint(out), 0, 255).astype(np.uint8)

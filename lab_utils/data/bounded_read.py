@@ -33,8 +33,15 @@ DEFLATE_MAX_RATIO = 1032
 REDOWNLOAD = "re-download the official files (or copy them again from a good source)"
 # What a damaged or truncated stream raises while being read: all become one DatasetError. (zipfile raises
 # NotImplementedError for a member that claims an unknown zip version or compression method.)
-READ_ERRORS = (EOFError, OSError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile, tarfile.TarError,
-               NotImplementedError)
+READ_ERRORS = (
+    EOFError,
+    OSError,
+    zlib.error,
+    gzip.BadGzipFile,
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    NotImplementedError,
+)
 
 
 def file_size(handle: BinaryIO) -> int:

@@ -24,7 +24,16 @@ _ALIASES = {"fashion-mnist": "fashion_mnist", "cifar-10": "cifar10"}
 CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "mnist": tuple(str(digit) for digit in range(10)),
     "fashion_mnist": (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     ),
     "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
 }
@@ -66,9 +75,11 @@ class Dataset:
 
     def __repr__(self) -> str:
         """A summary a notebook can show: sizes, shape and source, never the arrays."""
-        return (f"Dataset({self.name!r}: {len(self.y_train):,} train / {len(self.y_val):,} validation / "
-                f"{len(self.y_test):,} test images of {self.input_shape}, {self.num_classes} classes, "
-                f"from {self.source})")
+        return (
+            f"Dataset({self.name!r}: {len(self.y_train):,} train / {len(self.y_val):,} validation / "
+            f"{len(self.y_test):,} test images of {self.input_shape}, {self.num_classes} classes, "
+            f"from {self.source})"
+        )
 
     def fingerprint(self) -> str:
         """A sha256 of the exact arrays: the run cache keys on it, so a change of data or split invalidates runs.
@@ -167,9 +178,7 @@ def _subsample(y: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(kept)
 
 
-def _split_validation(
-    y: np.ndarray, rows: np.ndarray, val_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _split_validation(y: np.ndarray, rows: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split `rows` into (train, validation), stratified by label and seeded."""
     if val_fraction == 0.0:
         return rows, rows[:0]
@@ -188,5 +197,3 @@ def _take(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
     taken = array[rows]
     taken.setflags(write=False)
     return taken
-
-

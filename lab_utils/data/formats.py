@@ -18,13 +18,31 @@ from pathlib import Path
 
 import numpy as np
 
-from lab_utils.data.bounded_read import MAX_ROWS, REDOWNLOAD, check_declared, expect_end, file_size, read_array
-from lab_utils.data.bounded_read import read_up_to, reading
-from lab_utils.errors import DatasetError
-from lab_utils.data.formats_cifar import CIFAR_DIR, CIFAR_FILES, CIFAR_META, CIFAR_ROW_BYTES, CIFAR_TAR  # noqa: F401
-from lab_utils.data.formats_cifar import CIFAR_TEST_BATCH, CIFAR_TRAIN_BATCHES, parse_cifar_batch  # noqa: F401
-from lab_utils.data.formats_cifar import parse_cifar_meta, read_folder, read_tar  # noqa: F401
+from lab_utils.data.bounded_read import (
+    MAX_ROWS,
+    REDOWNLOAD,
+    check_declared,
+    expect_end,
+    file_size,
+    read_array,
+    read_up_to,
+    reading,
+)
+from lab_utils.data.formats_cifar import (  # noqa: F401  # re-exported: callers import the CIFAR names from here
+    CIFAR_DIR,
+    CIFAR_FILES,
+    CIFAR_META,
+    CIFAR_ROW_BYTES,
+    CIFAR_TAR,
+    CIFAR_TEST_BATCH,
+    CIFAR_TRAIN_BATCHES,
+    parse_cifar_batch,
+    parse_cifar_meta,
+    read_folder,
+    read_tar,
+)
 from lab_utils.data.formats_npz import read_npz
+from lab_utils.errors import DatasetError
 
 IDX_GZ = (
     "train-images-idx3-ubyte.gz",

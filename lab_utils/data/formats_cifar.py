@@ -17,8 +17,8 @@ from typing import BinaryIO
 import numpy as np
 
 from lab_utils.data.bounded_read import CHUNK, MAX_ROWS, REDOWNLOAD, check_declared, file_size, reading
-from lab_utils.errors import DatasetError
 from lab_utils.data.safe_pickle import load_dict, loads_dict
+from lab_utils.errors import DatasetError
 
 CIFAR_DIR, CIFAR_TAR = "cifar-10-batches-py", "cifar-10-python.tar.gz"
 CIFAR_ROW_BYTES = 3 * 32 * 32
@@ -118,7 +118,7 @@ def _assemble(parts: dict[str, tuple[np.ndarray, np.ndarray]], names: tuple[str,
     x_train = np.empty((sum(rows), 32, 32, 3), dtype=np.uint8)
     y_train = np.empty(sum(rows), dtype=np.result_type(*(parts[name][1] for name in CIFAR_TRAIN_BATCHES)))
     start = 0
-    for name, n in zip(CIFAR_TRAIN_BATCHES, rows):
+    for name, n in zip(CIFAR_TRAIN_BATCHES, rows, strict=True):
         x_train[start : start + n], y_train[start : start + n] = parts.pop(name)
         start += n
     return x_train, y_train, *parts[CIFAR_TEST_BATCH], names

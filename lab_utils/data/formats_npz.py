@@ -15,8 +15,16 @@ from typing import BinaryIO
 
 import numpy as np
 
-from lab_utils.data.bounded_read import MAX_ROWS, REDOWNLOAD, check_declared, expect_end, file_size, read_array
-from lab_utils.data.bounded_read import read_up_to, reading
+from lab_utils.data.bounded_read import (
+    MAX_ROWS,
+    REDOWNLOAD,
+    check_declared,
+    expect_end,
+    file_size,
+    read_array,
+    read_up_to,
+    reading,
+)
 from lab_utils.errors import DatasetError
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")

@@ -19,11 +19,57 @@ from lab_utils.data.bounded_read import CHUNK, READ_ERRORS
 # Opcodes that build data; the object-building ones (INST, OBJ, NEWOBJ, EXT*, PERSID) and protocol 5's
 # out-of-band buffers are refused. Protocol-0 text opcodes are refused too: no CIFAR batch uses them.
 _ALLOWED = frozenset(
-    "MARK STOP POP POP_MARK DUP BININT BININT1 BININT2 LONG1 LONG4 NONE NEWTRUE NEWFALSE REDUCE BINSTRING "
-    "SHORT_BINSTRING BINUNICODE SHORT_BINUNICODE BINUNICODE8 BINBYTES SHORT_BINBYTES BINBYTES8 APPEND APPENDS "
-    "BUILD GLOBAL STACK_GLOBAL DICT EMPTY_DICT SETITEM SETITEMS LIST EMPTY_LIST TUPLE EMPTY_TUPLE TUPLE1 "
-    "TUPLE2 TUPLE3 BINGET LONG_BINGET BINPUT LONG_BINPUT MEMOIZE BINFLOAT PROTO FRAME EMPTY_SET ADDITEMS "
-    "FROZENSET".split()
+    [
+        "MARK",
+        "STOP",
+        "POP",
+        "POP_MARK",
+        "DUP",
+        "BININT",
+        "BININT1",
+        "BININT2",
+        "LONG1",
+        "LONG4",
+        "NONE",
+        "NEWTRUE",
+        "NEWFALSE",
+        "REDUCE",
+        "BINSTRING",
+        "SHORT_BINSTRING",
+        "BINUNICODE",
+        "SHORT_BINUNICODE",
+        "BINUNICODE8",
+        "BINBYTES",
+        "SHORT_BINBYTES",
+        "BINBYTES8",
+        "APPEND",
+        "APPENDS",
+        "BUILD",
+        "GLOBAL",
+        "STACK_GLOBAL",
+        "DICT",
+        "EMPTY_DICT",
+        "SETITEM",
+        "SETITEMS",
+        "LIST",
+        "EMPTY_LIST",
+        "TUPLE",
+        "EMPTY_TUPLE",
+        "TUPLE1",
+        "TUPLE2",
+        "TUPLE3",
+        "BINGET",
+        "LONG_BINGET",
+        "BINPUT",
+        "LONG_BINPUT",
+        "MEMOIZE",
+        "BINFLOAT",
+        "PROTO",
+        "FRAME",
+        "EMPTY_SET",
+        "ADDITEMS",
+        "FROZENSET",
+    ]
 )
 _OPCODES = {op.code.encode("latin1")[0]: op for op in pickletools.opcodes}
 # Bytes of the length field that precedes a counted payload, by pickletools' argument kind.

@@ -16,8 +16,8 @@ from typing import BinaryIO
 import numpy as np
 
 from lab_utils.data.bounded_read import MAX_ARRAY_BYTES, READ_ERRORS, REDOWNLOAD
-from lab_utils.errors import DatasetError
 from lab_utils.data.pickle_stream import CheckedStream, Refused, StreamFailed
+from lab_utils.errors import DatasetError
 
 _DTYPES = frozenset({"b1", "i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8", "f4", "f8"})
 _RECONSTRUCT = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")}
@@ -26,7 +26,7 @@ _RECONSTRUCT = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiar
 class _ArrayStub:
     """Stands for `ndarray` until the pickle's BUILD gives its state; then holds the validated array."""
 
-    __slots__ = ("array", "_owner")
+    __slots__ = ("_owner", "array")
 
     def __init__(self, owner: _Unpickler) -> None:
         self.array: np.ndarray | None = None
@@ -164,8 +164,17 @@ def load_dict(stream: BinaryIO, size: int, source: str) -> dict[str, object]:
         ) from exc
     except MemoryError as exc:
         raise DatasetError(f"not enough memory to unpickle {source}: free memory or use a larger machine") from exc
-    except (*READ_ERRORS, pickle.UnpicklingError, ValueError, TypeError, IndexError, AttributeError, KeyError,
-            OverflowError, RecursionError) as exc:
+    except (
+        *READ_ERRORS,
+        pickle.UnpicklingError,
+        ValueError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        KeyError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
         raise DatasetError(f"cannot unpickle {source}: {exc!r} (truncated or corrupt file?): {REDOWNLOAD}") from exc
 
 

@@ -77,6 +77,7 @@ _KERAS_CIFAR_ARCHIVES = (CIFAR_TAR, f"{CIFAR_DIR}.tar.gz", f"{CIFAR_DIR}-target_
 
 Loader = Callable[[], RawSplits]
 
+
 def locate(name: str, data_dir: str | os.PathLike[str] | None) -> Loader:
     """The first source that has the dataset, in the documented order."""
     if data_dir is not None:

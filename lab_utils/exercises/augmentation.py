@@ -8,7 +8,6 @@ import numpy as np
 
 from lab_utils.exercises.common import Exercise
 
-
 # The calls exercise 04.1 offers, normalised (spaces and the "(...)" of fit/evaluate/predict dropped).
 _CALLS = ("model.fit", "model.evaluate", "model.predict", "model(x)", "model(x,training=True)")
 _AUGMENTING_CALLS = {"model.fit", "model(x,training=True)"}
@@ -21,17 +20,21 @@ def _normalise_call(call: str) -> str:
 
 def _check_augmenting_calls(answer: Any) -> str | None:
     if isinstance(answer, str) or not isinstance(answer, (set, frozenset, list, tuple)):
-        return f"Give a set of calls, e.g. {{\"model.evaluate(...)\"}}; got {type(answer).__name__}."
+        return f'Give a set of calls, e.g. {{"model.evaluate(...)"}}; got {type(answer).__name__}.'
     if not all(isinstance(call, str) for call in answer):
         return "Give the calls as strings, written as in the question."
     calls = {_normalise_call(call) for call in answer}
     if unknown := calls - set(_CALLS):
-        return (f"Not among the five calls: {', '.join(sorted(unknown))}. Choose from model.fit(...), "
-                "model.evaluate(...), model.predict(...), model(x), model(x, training=True).")
+        return (
+            f"Not among the five calls: {', '.join(sorted(unknown))}. Choose from model.fit(...), "
+            "model.evaluate(...), model.predict(...), model(x), model(x, training=True)."
+        )
     if calls == _AUGMENTING_CALLS:
         return None
-    return ("Try it: call augment(batch, training=True) and augment(batch, training=False) (under 'See it work'), "
-            "then recall which `training` flag fit, evaluate, predict and a plain call give the model.")
+    return (
+        "Try it: call augment(batch, training=True) and augment(batch, training=False) (under 'See it work'), "
+        "then recall which `training` flag fit, evaluate, predict and a plain call give the model."
+    )
 
 
 def _check_zoom_augmentation(answer: Any) -> str | None:
@@ -49,18 +52,30 @@ def _check_zoom_augmentation(answer: Any) -> str | None:
 
 
 def _check_biggest_gain(answer: Any, *, without: Any, with_: Any, class_names: Any) -> str | None:
-    gains = [((with_.y_pred == c) & (with_.y_true == c)).sum() / max((with_.y_true == c).sum(), 1)
-             - ((without.y_pred == c) & (without.y_true == c)).sum() / max((without.y_true == c).sum(), 1)
-             for c in range(len(class_names))]
+    gains = [
+        ((with_.y_pred == c) & (with_.y_true == c)).sum() / max((with_.y_true == c).sum(), 1)
+        - ((without.y_pred == c) & (without.y_true == c)).sum() / max((without.y_true == c).sum(), 1)
+        for c in range(len(class_names))
+    ]
     expected = class_names[int(np.argmax(gains))]
-    return None if answer == expected else ("Compare per-class accuracy (the confusion matrix's diagonal over its "
-                                            "row sums) with and without augmentation; give the class name.")
+    return (
+        None
+        if answer == expected
+        else (
+            "Compare per-class accuracy (the confusion matrix's diagonal over its "
+            "row sums) with and without augmentation; give the class name."
+        )
+    )
 
 
 EXERCISES: dict[str, Exercise] = {
-    "04.1": Exercise("predict", "which calls of a model with augmentation layers draw new random transformations",
-                     _check_augmenting_calls),
+    "04.1": Exercise(
+        "predict",
+        "which calls of a model with augmentation layers draw new random transformations",
+        _check_augmenting_calls,
+    ),
     "04.2": Exercise("build", "the final augmentation set plus RandomZoom(0.1)", _check_zoom_augmentation),
-    "04.3": Exercise("explore", "the class that gained most test accuracy from flip + shift (VGG blocks + BN)",
-                     _check_biggest_gain),
+    "04.3": Exercise(
+        "explore", "the class that gained most test accuracy from flip + shift (VGG blocks + BN)", _check_biggest_gain
+    ),
 }

@@ -12,9 +12,14 @@ from lab_utils.exercises.common import Exercise, _within
 def _check_majority_accuracy(answer: Any, *, test_labels: np.ndarray) -> str | None:
     counts = np.bincount(np.asarray(test_labels).ravel())
     expected = 100 * counts.max() / counts.sum()
-    return _within(answer, expected, 0.5, "Count the test labels per class (np.bincount): the constant model is "
-                                          "right exactly on the images of the class it always answers; give a "
-                                          "percentage.")
+    return _within(
+        answer,
+        expected,
+        0.5,
+        "Count the test labels per class (np.bincount): the constant model is "
+        "right exactly on the images of the class it always answers; give a "
+        "percentage.",
+    )
 
 
 def _check_channel_means(answer: Any, *, images: np.ndarray) -> str | None:
@@ -55,17 +60,24 @@ def _check_split_gaps(answer: Any, *, labels: np.ndarray) -> str | None:
         return "Give a pair: (largest gap with stratify=labels, largest gap without), in percentage points."
     expected = split_gaps(labels)
     if not np.allclose((stratified, unstratified), expected, atol=0.05):
-        return ("For each seed 0–19, split with train_test_split(labels, test_size=0.2, random_state=seed[, "
-                "stratify=labels]); the gap is max over classes of |share in the split − share in labels|, "
-                "times 100; keep the largest over seeds.")
+        return (
+            "For each seed 0–19, split with train_test_split(labels, test_size=0.2, random_state=seed[, "
+            "stratify=labels]); the gap is max over classes of |share in the split − share in labels|, "
+            "times 100; keep the largest over seeds."
+        )
     return None
 
 
 EXERCISES: dict[str, Exercise] = {
-    "00.1": Exercise("predict", "test accuracy (%) of a model that always answers the most frequent digit",
-                     _check_majority_accuracy),
-    "00.2": Exercise("build", "per-channel mean of the CIFAR-10 training images from keras.layers.Normalization",
-                     _check_channel_means),
-    "00.3": Exercise("explore", "largest class-share gap of a 20 % split, stratified vs random, seeds 0–19",
-                     _check_split_gaps),
+    "00.1": Exercise(
+        "predict", "test accuracy (%) of a model that always answers the most frequent digit", _check_majority_accuracy
+    ),
+    "00.2": Exercise(
+        "build",
+        "per-channel mean of the CIFAR-10 training images from keras.layers.Normalization",
+        _check_channel_means,
+    ),
+    "00.3": Exercise(
+        "explore", "largest class-share gap of a 20 % split, stratified vs random, seeds 0–19", _check_split_gaps
+    ),
 }

@@ -14,8 +14,13 @@ def _check_head_params(answer: Any) -> str | None:
 
     model = build_transfer_model("resnet50", weights=None, freeze_base=True)
     expected = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    return _within(answer, expected, 0, "ResNet50 ends at 1×1×2048 on 32×32 images: fc1 has 2048·256 + 256 "
-                                        "weights, the softmax 256·10 + 10; the frozen base trains none.")
+    return _within(
+        answer,
+        expected,
+        0,
+        "ResNet50 ends at 1×1×2048 on 32×32 images: fc1 has 2048·256 + 256 "
+        "weights, the softmax 256·10 + 10; the frozen base trains none.",
+    )
 
 
 def _check_global_average_pooling(answer: Any) -> str | None:
@@ -42,8 +47,10 @@ def _check_resized_base(answer: Any) -> str | None:
     if not isinstance(answer, keras.Model):
         return f"`answer` should be a keras.Model (transfer_model(...)), got {type(answer).__name__}."
     if tuple(answer.input_shape[1:3]) != (32, 32):
-        return (f"The model should still take CIFAR-10's 32 × 32 images (keras.Input(shape=(32, 32, 3))), not "
-                f"{answer.input_shape[1:]}: the Resizing layer makes them bigger inside the model.")
+        return (
+            f"The model should still take CIFAR-10's 32 × 32 images (keras.Input(shape=(32, 32, 3))), not "
+            f"{answer.input_shape[1:]}: the Resizing layer makes them bigger inside the model."
+        )
     layers = _nested(answer)
     resizing = [layer for layer in layers if isinstance(layer, keras.layers.Resizing)]
     if not resizing:
@@ -56,8 +63,9 @@ def _check_resized_base(answer: Any) -> str | None:
         return "Use a keras.applications.ResNet50 base (include_top=False, weights=None)."
     base = bases[0]
     if tuple(base.input_shape[1:3]) != size:
-        return (f"Build the base for the resized images, input_shape=({size[0]}, {size[1]}, 3), not "
-                f"{base.input_shape[1:]}.")
+        return (
+            f"Build the base for the resized images, input_shape=({size[0]}, {size[1]}, 3), not {base.input_shape[1:]}."
+        )
     if base.output_shape[1] * base.output_shape[2] <= 1:
         return "The base's last stage still sees one position: look at base.output_shape."
     return None
@@ -65,8 +73,14 @@ def _check_resized_base(answer: Any) -> str | None:
 
 EXERCISES: dict[str, Exercise] = {
     "03.1": Exercise("predict", "weights training updates when the ResNet50 base is frozen", _check_head_params),
-    "03.2": Exercise("build", "the VGG19 transfer model with global average pooling instead of flatten",
-                     _check_global_average_pooling),
-    "03.3": Exercise("explore", "ResNet50 on CIFAR-10 images resized to 128 × 128 inside the model: what its last "
-                                "stage sees", _check_resized_base),
+    "03.2": Exercise(
+        "build",
+        "the VGG19 transfer model with global average pooling instead of flatten",
+        _check_global_average_pooling,
+    ),
+    "03.3": Exercise(
+        "explore",
+        "ResNet50 on CIFAR-10 images resized to 128 × 128 inside the model: what its last stage sees",
+        _check_resized_base,
+    ),
 }

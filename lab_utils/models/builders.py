@@ -34,7 +34,9 @@ __all__ = [
 
 
 def _input_stem(
-    input_shape: Sequence[int], *, preprocessing: Callable[[keras.KerasTensor], keras.KerasTensor],
+    input_shape: Sequence[int],
+    *,
+    preprocessing: Callable[[keras.KerasTensor], keras.KerasTensor],
     augmentation: str | keras.layers.Layer | None,
 ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """`image` → [augmentation] → preprocessing; returns the model input and the tensor the body starts from.
@@ -269,8 +271,7 @@ def build_transfer_model(
     check_input_shape(base, input_shape)  # before preprocess_input, which needs 3 channels
     # The stem (and its random layers) before the base: the order a notebook writes it in (augmentation, then
     # keras.applications.<net>(...)), so a seeded notebook draws the same random base as this builder.
-    inputs, x = _input_stem(input_shape, preprocessing=IMAGENET_BASES[base].preprocess_input,
-                            augmentation=augmentation)
+    inputs, x = _input_stem(input_shape, preprocessing=IMAGENET_BASES[base].preprocess_input, augmentation=augmentation)
     base_model = build_base(base, tuple(input_shape), weights=weights)
     base_model.trainable = not freeze_base
     # The base always runs in inference mode, so its BatchNormalization keeps the ImageNet statistics even after

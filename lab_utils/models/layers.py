@@ -36,15 +36,23 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         beta = self.beta if self.center else tf.zeros(inputs.shape[-1], inputs.dtype)
         if training and self.trainable:
             y, mean, unbiased = tf.compat.v1.nn.fused_batch_norm(
-                x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True)
+                x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
+            )
             count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), inputs.dtype)
             variance = unbiased * tf.where(count > 1, (count - 1) / count, 1.0)
             self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
             self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
         else:
             y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-                x, gamma, beta, mean=self.moving_mean, variance=self.moving_variance, epsilon=self.epsilon,
-                data_format="NHWC", is_training=False)
+                x,
+                gamma,
+                beta,
+                mean=self.moving_mean,
+                variance=self.moving_variance,
+                epsilon=self.epsilon,
+                data_format="NHWC",
+                is_training=False,
+            )
         return tf.reshape(y, tf.shape(inputs)) if dense else y
 
     def _fusable(self, inputs, training, mask) -> bool:

@@ -224,8 +224,11 @@ def imagenet_or_random(
     if weights != "imagenet":
         return weights
     if not profile.imagenet_weights:
-        print(f"profile {profile.name!r} trains without ImageNet files: weights = None (random bases, so the "
-              "numbers are not transfer learning; the tables' `base` column says so)", flush=True)
+        print(
+            f"profile {profile.name!r} trains without ImageNet files: weights = None (random bases, so the "
+            "numbers are not transfer learning; the tables' `base` column says so)",
+            flush=True,
+        )
         return None
     for base in bases:
         spec = _lookup(base)
@@ -256,9 +259,12 @@ def _available(base: str, home: str) -> bool:
         _download(spec)
     except WeightsError as exc:
         reason = str(exc).split(" (", 1)[-1].split(")", 1)[0]
-        print(f"{base}: no ImageNet weights in {Path(home) / 'models'} and the download failed ({reason}); "
-              f"this profile starts {base} from random weights (see the tables' `base` column). Copy "
-              f"{spec.file_name} there to use ImageNet weights.", flush=True)
+        print(
+            f"{base}: no ImageNet weights in {Path(home) / 'models'} and the download failed ({reason}); "
+            f"this profile starts {base} from random weights (see the tables' `base` column). Copy "
+            f"{spec.file_name} there to use ImageNet weights.",
+            flush=True,
+        )
         return False
     return True
 

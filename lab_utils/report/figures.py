@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from lab_utils.report import evaluation, plotting
 from lab_utils.data.datasets import Dataset
 from lab_utils.errors import ConfigError
+from lab_utils.report import evaluation, plotting
 
 
 def confusion_figure(predictions: evaluation.Predictions, data: Dataset, *, title: str) -> Figure:
@@ -27,8 +27,9 @@ def misclassified_figure(
     return _predictions_figure(predictions, data, wrong, title=title)
 
 
-def mistakes_figure(predictions: evaluation.Predictions, data: Dataset, *, k: int = 25,
-                    title: str | None = None) -> Figure:
+def mistakes_figure(
+    predictions: evaluation.Predictions, data: Dataset, *, k: int = 25, title: str | None = None
+) -> Figure:
     """Fig. 12: the k wrong predictions made with the highest confidence."""
     worst = evaluation.most_confident_mistakes(predictions, k)
     if worst.size == 0:

@@ -57,8 +57,9 @@ def _grid(n: int, ncols: int, *, cell: float = 1.1, extra_height: float = 0.5) -
     """A constrained figure with n panels in rows of `ncols` (unused panels switched off)."""
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * cell, nrows * cell + extra_height), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * cell, nrows * cell + extra_height), squeeze=False, layout="constrained"
+    )
     for ax in axes.flat[n:]:
         ax.set_axis_off()
     return fig, axes.flat[:n]
@@ -91,15 +92,23 @@ def plot_convolution(image: Any, kernel: Any, output: Any, *, title: str | None 
         k = k[..., 0, 0]
     if k.ndim != 2:
         raise ConfigError(f"kernel must be (kh, kw) or (kh, kw, 1, 1); got shape {to_numpy(kernel).shape}")
-    fig, (a_in, a_k, a_out) = plt.subplots(1, 3, figsize=(9, 3.3), layout="constrained",
-                                           gridspec_kw={"width_ratios": [1, 0.8, 1.2]})
+    fig, (a_in, a_k, a_out) = plt.subplots(
+        1, 3, figsize=(9, 3.3), layout="constrained", gridspec_kw={"width_ratios": [1, 0.8, 1.2]}
+    )
     a_in.imshow(img, cmap="gray")
     a_in.set_title(f"input {img.shape[0]}×{img.shape[1]}")
     limit = float(np.abs(k).max()) or 1.0
     a_k.imshow(k, cmap=DIVERGING, vmin=-limit, vmax=limit)
     for (i, j), value in np.ndenumerate(k):
-        a_k.text(j, i, f"{value:g}", ha="center", va="center", fontsize=10,
-                 color="white" if abs(value) > 0.6 * limit else "black")
+        a_k.text(
+            j,
+            i,
+            f"{value:g}",
+            ha="center",
+            va="center",
+            fontsize=10,
+            color="white" if abs(value) > 0.6 * limit else "black",
+        )
     a_k.set_title(f"kernel {k.shape[0]}×{k.shape[1]}")
     limit = float(np.abs(out).max()) or 1.0
     shown = a_out.imshow(out, cmap=DIVERGING, vmin=-limit, vmax=limit)
@@ -120,8 +129,10 @@ def plot_kernels(kernels: Any, *, ncols: int = 8, title: str | None = None) -> F
     """
     w = to_numpy(kernels)
     if w.ndim != 4 or w.shape[2] not in (1, 3):
-        raise ConfigError(f"kernels must be a Conv2D kernel (kh, kw, 1 or 3, filters) — the first layer's "
-                          f"`model.get_layer(name).kernel`; got shape {w.shape}")
+        raise ConfigError(
+            f"kernels must be a Conv2D kernel (kh, kw, 1 or 3, filters) — the first layer's "
+            f"`model.get_layer(name).kernel`; got shape {w.shape}"
+        )
     filters = w.shape[-1]
     fig, axes = _grid(filters, ncols, cell=0.9)
     limit = float(np.abs(w).max()) or 1.0
@@ -148,10 +159,11 @@ def plot_feature_maps(maps: Any, *, image: Any = None, ncols: int = 8, title: st
         raise ConfigError(f"maps must be one image's layer output (H, W, C) or (1, H, W, C); got shape {m.shape}")
     panels = ([_one_image(image, "image")] if image is not None else []) + [m[..., c] for c in range(m.shape[-1])]
     fig, axes = _grid(len(panels), ncols, cell=1.0)
-    for i, (ax, panel) in enumerate(zip(axes, panels)):
+    for i, (ax, panel) in enumerate(zip(axes, panels, strict=True)):
         is_input = image is not None and i == 0
-        ax.imshow(as_image_batch(panel[None])[0].squeeze() if is_input else panel,
-                  cmap="gray" if is_input else "viridis")
+        ax.imshow(
+            as_image_batch(panel[None])[0].squeeze() if is_input else panel, cmap="gray" if is_input else "viridis"
+        )
         ax.set_title("input" if is_input else str(i - (image is not None)), fontsize=8)
         _bare(ax)
     fig.suptitle(title or f"{m.shape[-1]} feature maps, {m.shape[0]}×{m.shape[1]} (bright: strong response)")
@@ -173,18 +185,20 @@ def plot_training_vs_inference(
 
     Images (n, H, W, 1 or 3) — e.g. augmentation layers — are drawn as images, `n` of them per row. Anything
     else — Dropout or BatchNormalization activations — is drawn as a heat map of batch × features (flattened),
-    each row on its own colour scale, titled with its mean, standard deviation and share of zeros, which are exactly what
-    those layers change.
+    each row on its own colour scale, titled with its mean, standard deviation and share of zeros, which are exactly
+    what those layers change.
     """
     rows = {"input": to_numpy(inputs), "training=True": to_numpy(training), "training=False": to_numpy(inference)}
     shapes = {name: a.shape for name, a in rows.items()}
     if len(set(shapes.values())) != 1 and not all(_is_image_batch(a) for a in rows.values()):
-        raise ConfigError(f"inputs and both outputs must have the same shape (one batch through one layer); "
-                          f"got {shapes}")
+        raise ConfigError(
+            f"inputs and both outputs must have the same shape (one batch through one layer); got {shapes}"
+        )
     if all(_is_image_batch(a) for a in rows.values()):
         count = min(n, len(rows["input"]))
-        fig, axes = plt.subplots(3, count, figsize=(count * CELL_INCHES, 3 * CELL_INCHES + 0.4), squeeze=False,
-                                 layout="constrained")
+        fig, axes = plt.subplots(
+            3, count, figsize=(count * CELL_INCHES, 3 * CELL_INCHES + 0.4), squeeze=False, layout="constrained"
+        )
         for r, (name, a) in enumerate(rows.items()):
             batch = as_image_batch(a[:count])
             for c in range(count):
@@ -194,7 +208,7 @@ def plot_training_vs_inference(
     else:
         flat = {name: a.reshape(len(a), -1) for name, a in rows.items()}
         fig, axes = plt.subplots(3, 1, figsize=(8, 5.5), layout="constrained", squeeze=False)
-        for ax, (name, a) in zip(axes[:, 0], flat.items()):
+        for ax, (name, a) in zip(axes[:, 0], flat.items(), strict=True):
             limit = float(np.abs(a).max()) or 1.0  # each row its own scale: a standardised row next to 0..255 pixels
             shown = ax.imshow(a, cmap=DIVERGING, vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
             ax.set_title(f"{name}: {_stats(a)}", fontsize=10)
@@ -256,18 +270,18 @@ def occlusion_map(
     maps = np.zeros((n, height, width), np.float32)
     for start in range(0, n, per_call):
         chunk = range(start, min(n, start + per_call))
-        occluded = np.repeat(x[chunk.start:chunk.stop], len(corners), axis=0)
+        occluded = np.repeat(x[chunk.start : chunk.stop], len(corners), axis=0)
         for c, k in enumerate(chunk):
             fill = x[k].mean(axis=(0, 1))
             for m, (i, j) in enumerate(corners):
-                occluded[c * len(corners) + m, i:i + patch, j:j + patch] = fill
+                occluded[c * len(corners) + m, i : i + patch, j : j + patch] = fill
         probs = _probabilities(model, occluded, batch_size)
         for c, k in enumerate(chunk):
-            drop = base[k, targets[k]] - probs[c * len(corners):(c + 1) * len(corners), targets[k]]
+            drop = base[k, targets[k]] - probs[c * len(corners) : (c + 1) * len(corners), targets[k]]
             total, covered = np.zeros((height, width)), np.zeros((height, width))
-            for d, (i, j) in zip(drop, corners):
-                total[i:i + patch, j:j + patch] += d
-                covered[i:i + patch, j:j + patch] += 1
+            for d, (i, j) in zip(drop, corners, strict=True):
+                total[i : i + patch, j : j + patch] += d
+                covered[i : i + patch, j : j + patch] += 1
             maps[k] = total / np.maximum(covered, 1)
     return maps
 
@@ -301,9 +315,11 @@ def plot_saliency(
     true = as_labels(to_numpy(true_labels))
     n = len(batch)
     if m.shape != batch.shape[:3] or probs.ndim != 2 or not len(probs) == len(true) == n:
-        raise ConfigError(f"need one (H, W) map, one probability row and one true label per image: got {n} "
-                          f"images {batch.shape[1:3]}, maps {m.shape}, probabilities {probs.shape}, "
-                          f"{len(true)} labels")
+        raise ConfigError(
+            f"need one (H, W) map, one probability row and one true label per image: got {n} "
+            f"images {batch.shape[1:3]}, maps {m.shape}, probabilities {probs.shape}, "
+            f"{len(true)} labels"
+        )
     pred = probs.argmax(axis=1)
     fig, axes = _grid(2 * n, 2 * ncols, cell=1.5, extra_height=0.4 * math.ceil(n / ncols) + 0.5)
     limit = float(np.abs(m).max()) or 1.0
@@ -312,8 +328,10 @@ def plot_saliency(
         picture = batch[k].squeeze()
         cmap = "gray" if batch.shape[-1] == 1 else None
         image_ax.imshow(picture, cmap=cmap)
-        image_ax.set_title(f"true: {class_names[true[k]]}\npred: {class_names[pred[k]]} "
-                           f"({confidence_text(float(probs[k, pred[k]]))})", fontsize=8)
+        image_ax.set_title(
+            f"true: {class_names[true[k]]}\npred: {class_names[pred[k]]} ({confidence_text(float(probs[k, pred[k]]))})",
+            fontsize=8,
+        )
         map_ax.imshow(picture, cmap=cmap)
         map_ax.imshow(_overlay(m[k], limit, alpha))
         map_ax.set_title("occlusion map", fontsize=8)

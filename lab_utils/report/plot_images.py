@@ -104,16 +104,14 @@ def image_grid(
         if titles is not None:
             ax.set_title(str(titles[i]), fontsize=9)
     if row_labels is not None:
-        for ax, label in zip(axes[:, 0], row_labels):
+        for ax, label in zip(axes[:, 0], row_labels, strict=True):
             ax.set_ylabel(str(label), rotation=0, ha="right", va="center", fontsize=10)
     if title:
         fig.suptitle(title)
     return fig
 
 
-def plot_mnist_samples(
-    x: np.ndarray, y: np.ndarray, class_names: Sequence[str], n: int = 25, seed: int = 0
-) -> Figure:
+def plot_mnist_samples(x: np.ndarray, y: np.ndarray, class_names: Sequence[str], n: int = 25, seed: int = 0) -> Figure:
     """Fig. 1: `n` random training images, each titled with its true label (same `seed`, same images)."""
     labels = as_labels(y)
     if len(labels) != len(x):
@@ -211,9 +209,9 @@ def plot_predictions(
     single_class = len(np.unique(true)) == 1
     if show_true is None:
         show_true = not single_class
-    titles = [f"{class_names[p]} ({confidence_text(c)})" for p, c in zip(pred, conf)]
+    titles = [f"{class_names[p]} ({confidence_text(c)})" for p, c in zip(pred, conf, strict=True)]
     if show_true:
-        titles = [f"true: {class_names[t]}\npred: {text}" for t, text in zip(true, titles)]
+        titles = [f"true: {class_names[t]}\npred: {text}" for t, text in zip(true, titles, strict=True)]
     if title is None and not show_true and single_class:
         title = f"True class '{class_names[true[0]]}': predicted class (confidence)"
     return image_grid(batch, titles, ncols=ncols, title=title)

@@ -108,11 +108,11 @@ def _seed_histories(history: Any) -> list[dict[str, np.ndarray]]:
 def _mean_band(series: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-epoch mean, std (NaN where one seed is left: no band) and seed count over the seeds still training."""
     padded = np.full((len(series), max(len(a) for a in series)), np.nan)
-    for row, values in zip(padded, series):
+    for row, values in zip(padded, series, strict=True):
         row[: len(values)] = values
     count = np.sum(~np.isnan(padded), axis=0)
     mean = np.nanmean(padded, axis=0)
-    std = np.array([np.nanstd(col, ddof=1) if n > 1 else np.nan for col, n in zip(padded.T, count)])
+    std = np.array([np.nanstd(col, ddof=1) if n > 1 else np.nan for col, n in zip(padded.T, count, strict=True)])
     return mean, std, count
 
 
@@ -131,13 +131,21 @@ def _plot_curve(ax: Axes, seeds: Sequence[Mapping[str, np.ndarray]], key: str, l
         every = int(np.sum(count == len(series)))  # early stopping ends seeds one by one: a prefix has them all
         (line,) = ax.plot(epochs[:every], mean[:every], label=f"{split}, mean ± std of {len(seeds)} seeds")
         if every < len(mean):  # where some seeds had stopped, the mean of the rest jumps: drawn dotted
-            ax.plot(epochs[every - 1:], mean[every - 1:], linestyle=":", color=line.get_color(),
-                    label="(dotted: seeds that had not stopped yet)" if split == "validation" else None)
+            ax.plot(
+                epochs[every - 1 :],
+                mean[every - 1 :],
+                linestyle=":",
+                color=line.get_color(),
+                label="(dotted: seeds that had not stopped yet)" if split == "validation" else None,
+            )
         ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.2, linewidth=0)
     bests = [b for b in map(best_epoch, seeds) if b is not None]
     for i, best in enumerate(bests):
-        text = (f"best epoch {best} (restored)" if len(seeds) == 1 else
-                f"best epoch of each seed: {', '.join(map(str, bests))} (restored)")
+        text = (
+            f"best epoch {best} (restored)"
+            if len(seeds) == 1
+            else f"best epoch of each seed: {', '.join(map(str, bests))} (restored)"
+        )
         ax.axvline(best, label=text if i == 0 else None, **BEST_STYLE)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("Epoch")
@@ -159,7 +167,7 @@ def plot_history(history: HistoryOrSeeds, *, title: str | None = None) -> Figure
     """
     seeds = _seed_histories(history)
     fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.8), layout="constrained")
-    for ax, (key, label) in zip(axes, CURVES):
+    for ax, (key, label) in zip(axes, CURVES, strict=True):
         _plot_curve(ax, seeds, key, label)
     if title:
         fig.suptitle(title)
@@ -177,13 +185,18 @@ def plot_history_comparison(histories: Mapping[str, HistoryOrSeeds], *, title: s
     if not histories:
         raise ConfigError("histories is empty: pass {'model name': history.history, ...}")
     fig, axes = plt.subplots(
-        len(histories), 2, figsize=(10.0, 3.3 * len(histories)), sharex="col", sharey="col",
-        squeeze=False, layout="constrained",
+        len(histories),
+        2,
+        figsize=(10.0, 3.3 * len(histories)),
+        sharex="col",
+        sharey="col",
+        squeeze=False,
+        layout="constrained",
     )
     letters = iter("abcdefghijklmnopqrstuvwxyz")
-    for row, (name, history) in zip(axes, histories.items()):
+    for row, (name, history) in zip(axes, histories.items(), strict=True):
         seeds = _seed_histories(history)
-        for ax, (key, label) in zip(row, CURVES):
+        for ax, (key, label) in zip(row, CURVES, strict=True):
             _plot_curve(ax, seeds, key, label)
             ax.set_title(f"({next(letters, '?')}) {name}: {key}")
             ax.xaxis.set_tick_params(labelbottom=True)
@@ -211,9 +224,7 @@ def plot_confusion_matrix(
     """
     counts = np.asarray(cm)
     if counts.ndim != 2 or counts.shape != (len(class_names), len(class_names)):
-        raise ConfigError(
-            f"confusion matrix of shape {counts.shape} does not match {len(class_names)} class names"
-        )
+        raise ConfigError(f"confusion matrix of shape {counts.shape} does not match {len(class_names)} class names")
     if np.any(counts < 0):
         raise ConfigError("confusion matrix has negative entries: pass counts")
     if normalize:
@@ -227,8 +238,17 @@ def plot_confusion_matrix(
     size = max(5.0, 0.6 * len(class_names) + 1.5)
     fig, ax = _new_axes(ax, (size + 1.0, size))
     names = [str(name) for name in class_names]
-    sns.heatmap(values, annot=True, cmap="Blues", square=True, xticklabels=names, yticklabels=names,
-                annot_kws={"fontsize": 8}, ax=ax, **style)
+    sns.heatmap(
+        values,
+        annot=True,
+        cmap="Blues",
+        square=True,
+        xticklabels=names,
+        yticklabels=names,
+        annot_kws={"fontsize": 8},
+        ax=ax,
+        **style,
+    )
     ax.set_xlabel("Predicted")
     ax.set_ylabel("True")
     ax.tick_params(axis="x", labelrotation=45)

@@ -50,9 +50,11 @@ __all__ = [
 FIGURE_DPI = 120
 ARCHITECTURE_DPI = 96  # plot_model's default of 200 makes a 3-block VGG diagram several thousand pixels tall
 
-GRAPHVIZ_HINT = ("{path}: drawn without Graphviz (no `dot` program or pydot here). For the Graphviz version: "
-                 "`apt-get install graphviz` (macOS: `brew install graphviz`, conda: `conda install graphviz`) and "
-                 "`pip install pydot`, then rerun.")
+GRAPHVIZ_HINT = (
+    "{path}: drawn without Graphviz (no `dot` program or pydot here). For the Graphviz version: "
+    "`apt-get install graphviz` (macOS: `brew install graphviz`, conda: `conda install graphviz`) and "
+    "`pip install pydot`, then rerun."
+)
 
 
 def save_figure(fig: Figure, name: str, folder: str | os.PathLike = "figures", *, dpi: int = FIGURE_DPI) -> Path:
@@ -114,8 +116,14 @@ def plot_architecture(
         try:
             with atomic_path(path) as tmp:
                 keras.utils.plot_model(
-                    model, to_file=str(tmp), show_shapes=True, show_layer_names=True, expand_nested=False,
-                    show_trainable=show_trainable, rankdir=rankdir, dpi=dpi,
+                    model,
+                    to_file=str(tmp),
+                    show_shapes=True,
+                    show_layer_names=True,
+                    expand_nested=False,
+                    show_trainable=show_trainable,
+                    rankdir=rankdir,
+                    dpi=dpi,
                 )
                 if tmp.stat().st_size == 0:  # plot_model only printed its complaint (trap 6): fall back below
                     raise ImportError("plot_model wrote nothing")
@@ -147,9 +155,17 @@ def layer_stack_figure(model: Any, *, show_trainable: bool = False) -> Figure:
     """The model's layers top to bottom as boxes (name, class, output shape, parameters), joined by arrows:
     Fig. 4/5 drawn by matplotlib alone, for machines without Graphviz. Nested models are one box each."""
     rows = [("input", "Input", _shape(model.inputs[0]), None, True)]
-    rows += [(layer.name, type(layer).__name__, _shape(getattr(layer, "output", None)), layer.count_params(),
-              layer.trainable)
-             for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    rows += [
+        (
+            layer.name,
+            type(layer).__name__,
+            _shape(getattr(layer, "output", None)),
+            layer.count_params(),
+            layer.trainable,
+        )
+        for layer in model.layers
+        if type(layer).__name__ != "InputLayer"
+    ]
     fig, ax = plt.subplots(figsize=(4.6, 0.62 * len(rows) + 0.3))
     ax.set(xlim=(0, 1), ylim=(len(rows), 0))
     ax.axis("off")

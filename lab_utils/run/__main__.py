@@ -16,6 +16,6 @@ if sys.argv[1:2] == ["train-one"]:  # one run in a fresh process, started by a w
 
     sys.exit(train_one_main(sys.argv[2]))
 
-from lab_utils.run.runner import main  # noqa: E402
+from lab_utils.run.runner import main
 
 sys.exit(main())

@@ -98,8 +98,15 @@ def _session(settings: LabSettings) -> Any:
     from lab_utils.training.session import Session
 
     if settings not in _SESSIONS:
-        _SESSIONS[settings] = Session(settings.profile, data_dir=settings.data_dir, runs_dir=settings.runs_dir,
-                                      seed=settings.seed, seeds=settings.seeds, epochs=settings.epochs, verbose=0)
+        _SESSIONS[settings] = Session(
+            settings.profile,
+            data_dir=settings.data_dir,
+            runs_dir=settings.runs_dir,
+            seed=settings.seed,
+            seeds=settings.seeds,
+            epochs=settings.epochs,
+            verbose=0,
+        )
     return _SESSIONS[settings]
 
 
@@ -110,8 +117,11 @@ def train_in_this_process(settings: LabSettings, experiment: str, augmentation: 
 
     runs = _session(settings).runs(experiment, augmentation)  # every seed; a second stage loads its first stage too
     more = f" (+ {len(runs) - 1} more seed(s))" if len(runs) > 1 else ""
-    return {"summary": describe(runs[0].record) + more, "cached": all(r.cached for r in runs),
-            "cpu_threads": cpu_threads()}
+    return {
+        "summary": describe(runs[0].record) + more,
+        "cached": all(r.cached for r in runs),
+        "cpu_threads": cpu_threads(),
+    }
 
 
 def _die_with_parent() -> None:
@@ -137,13 +147,23 @@ def train_task(settings: LabSettings, experiment: str, augmentation: str | None)
 
     pin_to_worker_cpus()  # the training process inherits the cores
     payload = json.dumps({"settings": settings.__dict__, "experiment": experiment, "augmentation": augmentation})
-    done = subprocess.run([sys.executable, "-m", "lab_utils.run", "train-one", payload], capture_output=True,
-                          text=True, preexec_fn=_die_with_parent)
+    done = subprocess.run(
+        [sys.executable, "-m", "lab_utils.run", "train-one", payload],
+        capture_output=True,
+        text=True,
+        preexec_fn=_die_with_parent,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"the training process exited with {done.returncode}: {done.stderr.strip()[-2000:]}")
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    return RunResult(experiment, augmentation, out["summary"], out["cached"],
-                     f"{socket.gethostname()} pid {os.getpid()}", out["cpu_threads"])
+    return RunResult(
+        experiment,
+        augmentation,
+        out["summary"],
+        out["cached"],
+        f"{socket.gethostname()} pid {os.getpid()}",
+        out["cpu_threads"],
+    )
 
 
 def train_one_main(payload: str) -> int:
@@ -152,15 +172,22 @@ def train_one_main(payload: str) -> int:
 
     request = json.loads(payload)
     with contextlib.redirect_stdout(sys.stderr):  # the session's and Keras's own lines; stdout carries the result only
-        result = train_in_this_process(LabSettings(**request["settings"]), request["experiment"],
-                                       request["augmentation"])
+        result = train_in_this_process(
+            LabSettings(**request["settings"]), request["experiment"], request["augmentation"]
+        )
     print(json.dumps(result), flush=True)
     return 0
 
 
-def train_all(settings: LabSettings, runs: Sequence[tuple[str, str | None]], *, workers: int | None = None,
-              scheduler: str | None = None, slurm_jobs: int | None = None,
-              report: Callable[[RunResult], None] = print) -> list[RunResult]:
+def train_all(
+    settings: LabSettings,
+    runs: Sequence[tuple[str, str | None]],
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    slurm_jobs: int | None = None,
+    report: Callable[[RunResult], None] = print,
+) -> list[RunResult]:
     """Train every run on the workers: a local cluster of `workers`, the cluster at `scheduler`, or Slurm jobs.
 
     Returns the results in completion order; raises LabError naming the run that failed for good.
@@ -174,22 +201,35 @@ def train_all(settings: LabSettings, runs: Sequence[tuple[str, str | None]], *, 
         _configure_dask()
         cluster, client = None, Client(scheduler, timeout="30s")
     else:
-        cluster = (slurm_cluster(slurm_jobs) if slurm_jobs else
-                   local_cluster(worker_slots(workers or 1, gpus=visible_gpus(), threads=cpu_threads())))
+        cluster = (
+            slurm_cluster(slurm_jobs)
+            if slurm_jobs
+            else local_cluster(worker_slots(workers or 1, gpus=visible_gpus(), threads=cpu_threads()))
+        )
         client = Client(cluster)
     results = []
     try:
-        futures = {client.submit(train_task, settings, experiment, augmentation, pure=False,
-                                 key=f"train-{experiment}-{augmentation or 'plain'}-{time.time_ns()}",
-                                 retries=TASK_RETRIES): (experiment, augmentation)
-                   for experiment, augmentation in runs}
+        futures = {
+            client.submit(
+                train_task,
+                settings,
+                experiment,
+                augmentation,
+                pure=False,
+                key=f"train-{experiment}-{augmentation or 'plain'}-{time.time_ns()}",
+                retries=TASK_RETRIES,
+            ): (experiment, augmentation)
+            for experiment, augmentation in runs
+        }
         for future in as_completed(futures):
             try:
                 result = future.result()
             except Exception as exc:
                 experiment, augmentation = futures[future]
-                raise LabError(f"training {experiment}{f' + {augmentation}' if augmentation else ''} failed on "
-                               f"the workers: {type(exc).__name__}: {exc}") from exc
+                raise LabError(
+                    f"training {experiment}{f' + {augmentation}' if augmentation else ''} failed on "
+                    f"the workers: {type(exc).__name__}: {exc}"
+                ) from exc
             report(result)
             results.append(result)
     finally:
@@ -214,11 +254,12 @@ def serve_workers(scheduler: str, workers: int | None) -> None:
     slots = worker_slots(workers or len(gpus) or 1, gpus=gpus, threads=cpu_threads())
 
     async def run() -> None:
-        nannies = [Nanny(scheduler, nthreads=1, memory_limit=0, env=env, silence_logs=logging.WARNING)
-                   for env in slots]
+        nannies = [Nanny(scheduler, nthreads=1, memory_limit=0, env=env, silence_logs=logging.WARNING) for env in slots]
         await asyncio.gather(*(n.start() for n in nannies))
-        places = (f"cores {env[WORKER_CPUS]}" if env.get(WORKER_CPUS) else f"GPU {env['CUDA_VISIBLE_DEVICES']}"
-                  for env in slots)
+        places = (
+            f"cores {env[WORKER_CPUS]}" if env.get(WORKER_CPUS) else f"GPU {env['CUDA_VISIBLE_DEVICES']}"
+            for env in slots
+        )
         print(f"cluster: {len(nannies)} worker(s) joined {scheduler}: " + "; ".join(places), flush=True)
         await asyncio.gather(*(n.finished() for n in nannies))
 
@@ -243,4 +284,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -10,8 +10,10 @@ import shutil
 import subprocess
 import sys
 
-GPU_FIX = ("LAB_DEVICE=gpu ./run_all.sh ... reinstalls .venv with the gpu extra (tensorflow[and-cuda], "
-           "jax[cuda12]), which brings the CUDA libraries")
+GPU_FIX = (
+    "LAB_DEVICE=gpu ./run_all.sh ... reinstalls .venv with the gpu extra (tensorflow[and-cuda], "
+    "jax[cuda12]), which brings the CUDA libraries"
+)
 
 
 def nvidia_gpus() -> list[str]:
@@ -29,10 +31,13 @@ def no_accelerator_cause(backend: str) -> str:
     """Why `backend` sees no accelerator, and the fix: no GPU at all, or a GPU the installed build cannot use."""
     gpus = nvidia_gpus()
     if gpus:
-        return (f"the NVIDIA driver lists {len(gpus)} GPU(s) ({gpus[0]}) but the {backend} backend sees none: it "
-                f"was installed without CUDA. Fix: {GPU_FIX}")
-    return (f"this machine has no GPU that the {backend} backend can see (nvidia-smi lists none). Fix: run on a "
-            "GPU machine")
+        return (
+            f"the NVIDIA driver lists {len(gpus)} GPU(s) ({gpus[0]}) but the {backend} backend sees none: it "
+            f"was installed without CUDA. Fix: {GPU_FIX}"
+        )
+    return (
+        f"this machine has no GPU that the {backend} backend can see (nvidia-smi lists none). Fix: run on a GPU machine"
+    )
 
 
 _PROBES = {
@@ -45,8 +50,13 @@ def backend_devices(backend: str) -> str:
     """The devices `backend` sees, probed in a child process (each backend claims the GPU once imported)."""
     env = {"TF_CPP_MIN_LOG_LEVEL": "3"}
     try:
-        out = subprocess.run([sys.executable, "-c", _PROBES[backend]], capture_output=True, text=True, timeout=300,
-                             env={**os.environ, **env})
+        out = subprocess.run(
+            [sys.executable, "-c", _PROBES[backend]],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, **env},
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"not probed ({exc})"
     if out.returncode != 0:

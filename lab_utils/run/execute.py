@@ -25,9 +25,13 @@ def execute(notebook: str, build_dir: Path, parameters: dict, *, log_output: boo
     with atomic_path(target) as tmp, tempfile.TemporaryDirectory(prefix="lab-kernel-") as sockets:
         try:
             papermill.execute_notebook(
-                str(NOTEBOOKS_DIR / f"{notebook}.ipynb"), str(tmp), parameters=parameters,
+                str(NOTEBOOKS_DIR / f"{notebook}.ipynb"),
+                str(tmp),
+                parameters=parameters,
                 # No cell bar: the runner prints one line per notebook and per training run instead.
-                cwd=str(NOTEBOOKS_DIR), progress_bar=False, log_output=log_output,
+                cwd=str(NOTEBOOKS_DIR),
+                progress_bar=False,
+                log_output=log_output,
                 config=_ipc_kernel(Path(sockets)),
             )
         except BaseException:
@@ -71,6 +75,8 @@ def describe_failure(notebook: str, exc: BaseException, build_dir: Path) -> str:
         detail = f"{exc.ename}: {exc.evalue}"
     else:
         detail = f"{type(exc).__name__}: {exc}"
-    return (f"run_all: FAILED in {where}\n  {detail}\n"
-            f"  the partial run is in {build_dir / (notebook + '.failed.ipynb')}; fix it and re-run — finished "
-            "runs are loaded from the run cache")
+    return (
+        f"run_all: FAILED in {where}\n  {detail}\n"
+        f"  the partial run is in {build_dir / (notebook + '.failed.ipynb')}; fix it and re-run — finished "
+        "runs are loaded from the run cache"
+    )

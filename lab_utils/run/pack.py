@@ -1,7 +1,7 @@
 """The command line of a class's run cache (lab_utils.training.archive): pack runs/ into a zip, or load one.
 
-    python -m lab_utils.run.pack runs/ -o class-runs.zip        # teacher, after run_all.sh
-    python -m lab_utils.run.pack --load class-runs.zip          # student: into runs/ (or --runs-dir, LAB_RUNS_DIR)
+python -m lab_utils.run.pack runs/ -o class-runs.zip        # teacher, after run_all.sh
+python -m lab_utils.run.pack --load class-runs.zip          # student: into runs/ (or --runs-dir, LAB_RUNS_DIR)
 """
 
 from __future__ import annotations

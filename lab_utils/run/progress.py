@@ -19,8 +19,10 @@ def describe(record: RunRecord) -> str:
     """One line for a finished run: name, epochs, seconds, test accuracy."""
     name = record.config["experiment"]
     total = sum(record.epoch_seconds)
-    return (f"{name}: {record.epochs_run} epoch(s) (best {record.best_epoch}), {total:.0f} s "
-            f"({record.seconds_per_epoch:.1f} s/epoch), test accuracy {100 * record.test_accuracy:.2f} %")
+    return (
+        f"{name}: {record.epochs_run} epoch(s) (best {record.best_epoch}), {total:.0f} s "
+        f"({record.seconds_per_epoch:.1f} s/epoch), test accuracy {100 * record.test_accuracy:.2f} %"
+    )
 
 
 class RunWatcher:

@@ -36,43 +36,79 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="run_all.sh",
         description="Run the report's notebooks in order with papermill and regenerate every figure and table.",
     )
-    parser.add_argument("--profile", default="auto", choices=["auto", *PROFILES],
-                        help="smoke: a few minutes, chance-level numbers; lesson: 20–35 min on 2 cores, the report's "
-                             "effects visible; quick: full data, few epochs; full: the seed's protocol (GPU). "
-                             "Default auto: full when a GPU is visible, else lesson.")
-    parser.add_argument("--only", action="append", default=[], metavar="NAME",
-                        help="run only this notebook (e.g. 02 or 02_cifar10_cnn); repeatable")
-    parser.add_argument("--data-dir", help="folder with mnist/ and cifar10/ in the official formats "
-                                           "(default: LAB_DATA_DIR, the Keras cache, then download)")
+    parser.add_argument(
+        "--profile",
+        default="auto",
+        choices=["auto", *PROFILES],
+        help="smoke: a few minutes, chance-level numbers; lesson: 20–35 min on 2 cores, the report's "
+        "effects visible; quick: full data, few epochs; full: the seed's protocol (GPU). "
+        "Default auto: full when a GPU is visible, else lesson.",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this notebook (e.g. 02 or 02_cifar10_cnn); repeatable",
+    )
+    parser.add_argument(
+        "--data-dir",
+        help="folder with mnist/ and cifar10/ in the official formats "
+        "(default: LAB_DATA_DIR, the Keras cache, then download)",
+    )
     parser.add_argument("--figures-dir", default=str(output_dir("figures")), help="default: figures/")
     parser.add_argument("--tables-dir", default=str(output_dir("tables")), help="default: tables/")
     parser.add_argument("--runs-dir", help="run cache; default runs/ or LAB_RUNS_DIR")
     parser.add_argument("--build-dir", help="executed notebooks and report.html; default build/<profile>/")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seeds", type=int, metavar="N",
-                        help="training seeds per run of the tables and claims (seed, seed + 1, ...): tables show mean "
-                             "± std over them; with --workers each worker task trains every seed of its run. "
-                             "Default: the profile's (3 under full, else 1)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help="training seeds per run of the tables and claims (seed, seed + 1, ...): tables show mean "
+        "± std over them; with --workers each worker task trains every seed of its run. "
+        "Default: the profile's (3 under full, else 1)",
+    )
     parser.add_argument("--epochs", type=int, help="override every run's epoch budget")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML report and the static site")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output (training logs)")
-    parser.add_argument("--allow-cpu", action="store_true",
-                        help="run --profile full even where the backend sees no GPU (days of CPU time)")
-    parser.add_argument("--data-parallel", action="store_true",
-                        help="split every batch across all GPUs (or virtual CPU devices): sets LAB_DATA_PARALLEL=1")
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help="first train every run the notebooks need that is not in the run cache, N at a time: "
-                             "placed on the GPUs round-robin (N may exceed them: runs on small data leave a GPU idle "
-                             "while compiling), or on a CPU the cores split between N processes (needs the `cluster` "
-                             "extra, Dask); then run the notebooks, which load them")
-    parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="like --workers, on an existing Dask cluster (e.g. tcp://head-node:8786) whose workers "
-                             "were started with scripts/cluster_worker.sh; --runs-dir must be a folder they share")
-    parser.add_argument("--slurm", type=int, metavar="JOBS",
-                        help="like --workers, with JOBS Slurm jobs as the workers (dask-jobqueue; job size from "
-                             "~/.config/dask/jobqueue.yaml); --runs-dir must be on a shared file system")
-    parser.add_argument("--train-only", action="store_true",
-                        help="with --workers/--scheduler: train the runs into the run cache, run no notebook")
+    parser.add_argument(
+        "--allow-cpu",
+        action="store_true",
+        help="run --profile full even where the backend sees no GPU (days of CPU time)",
+    )
+    parser.add_argument(
+        "--data-parallel",
+        action="store_true",
+        help="split every batch across all GPUs (or virtual CPU devices): sets LAB_DATA_PARALLEL=1",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="first train every run the notebooks need that is not in the run cache, N at a time: "
+        "placed on the GPUs round-robin (N may exceed them: runs on small data leave a GPU idle "
+        "while compiling), or on a CPU the cores split between N processes (needs the `cluster` "
+        "extra, Dask); then run the notebooks, which load them",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="like --workers, on an existing Dask cluster (e.g. tcp://head-node:8786) whose workers "
+        "were started with scripts/cluster_worker.sh; --runs-dir must be a folder they share",
+    )
+    parser.add_argument(
+        "--slurm",
+        type=int,
+        metavar="JOBS",
+        help="like --workers, with JOBS Slurm jobs as the workers (dask-jobqueue; job size from "
+        "~/.config/dask/jobqueue.yaml); --runs-dir must be on a shared file system",
+    )
+    parser.add_argument(
+        "--train-only",
+        action="store_true",
+        help="with --workers/--scheduler: train the runs into the run cache, run no notebook",
+    )
     return parser.parse_args(argv)
 
 
@@ -105,8 +141,10 @@ def resolve_profile(name: str, *, allow_cpu: bool = False) -> str:
         reason = f"GPU found ({gpu})" if gpu else f"no GPU visible to {backend}"
         print(f"run_all: {reason} → profile {name!r} (choose with --profile smoke|lesson|quick|full)", flush=True)
     elif name == "full" and not gpu and not allow_cpu:
-        raise ConfigError(f"--profile full needs a GPU: {no_accelerator_cause(backend)}. Or run "
-                          "--profile lesson (20–35 min on a CPU), or add --allow-cpu to run the full protocol anyway")
+        raise ConfigError(
+            f"--profile full needs a GPU: {no_accelerator_cause(backend)}. Or run "
+            "--profile lesson (20–35 min on a CPU), or add --allow-cpu to run the full protocol anyway"
+        )
     print(f"run_all: every run uses {device_description()} (Keras backend {backend})", flush=True)
     return name
 
@@ -138,9 +176,16 @@ NOTEBOOK_OWN_PARAMETERS = frozenset({"weights", "fine_tune"})
 
 def notebook_parameters(args: argparse.Namespace, profile: str) -> dict[str, Any]:
     """What papermill injects into every notebook's parameters cell."""
-    return {"profile": profile, "data_dir": args.data_dir, "figures_dir": args.figures_dir,
-            "tables_dir": args.tables_dir, "runs_dir": args.runs_dir, "seed": args.seed, "seeds": args.seeds,
-            "epochs": args.epochs}
+    return {
+        "profile": profile,
+        "data_dir": args.data_dir,
+        "figures_dir": args.figures_dir,
+        "tables_dir": args.tables_dir,
+        "runs_dir": args.runs_dir,
+        "seed": args.seed,
+        "seeds": args.seeds,
+        "epochs": args.epochs,
+    }
 
 
 def _report_run(line: str) -> None:
@@ -163,14 +208,17 @@ def check_workers(args: argparse.Namespace) -> None:
     from lab_utils.run.workers import import_dask
 
     if len(chosen) > 1:
-        raise ConfigError(f"--{' and --'.join(chosen)} exclude each other: --workers starts workers on this "
-                          "machine, --scheduler uses those of a running cluster, --slurm submits Slurm jobs")
+        raise ConfigError(
+            f"--{' and --'.join(chosen)} exclude each other: --workers starts workers on this "
+            "machine, --scheduler uses those of a running cluster, --slurm submits Slurm jobs"
+        )
     for option in ("workers", "slurm"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
             raise ConfigError(f"--{option} {getattr(args, option)}: give at least 1")
     if args.data_parallel:
-        raise ConfigError("--data-parallel splits one run over every device, --workers gives each run its own: "
-                          "choose one")
+        raise ConfigError(
+            "--data-parallel splits one run over every device, --workers gives each run its own: choose one"
+        )
     import_dask()
 
 
@@ -178,19 +226,39 @@ def train_first(args: argparse.Namespace, profile: str, notebooks: Sequence[str]
     """Train every run the notebooks need that is not cached, on the workers; the notebooks then load them."""
     from lab_utils.run.cluster import LabSettings, pending_runs, planned_runs, train_all
 
-    session = LabSettings(profile=profile, data_dir=args.data_dir, runs_dir=str(args.runs_dir or runs_dir()),
-                          seed=args.seed, epochs=args.epochs, seeds=args.seeds)
+    session = LabSettings(
+        profile=profile,
+        data_dir=args.data_dir,
+        runs_dir=str(args.runs_dir or runs_dir()),
+        seed=args.seed,
+        epochs=args.epochs,
+        seeds=args.seeds,
+    )
     planned = planned_runs(notebooks)
     pending = pending_runs(session, planned)
-    where = (f"the cluster at {args.scheduler}" if args.scheduler else f"{args.slurm} Slurm job(s)" if args.slurm
-             else f"{args.workers} local worker(s)")
-    print(f"run_all: {len(pending)} of the {len(planned)} runs these notebooks need are not in the run cache: "
-          f"training them on {where}", flush=True)
+    where = (
+        f"the cluster at {args.scheduler}"
+        if args.scheduler
+        else f"{args.slurm} Slurm job(s)"
+        if args.slurm
+        else f"{args.workers} local worker(s)"
+    )
+    print(
+        f"run_all: {len(pending)} of the {len(planned)} runs these notebooks need are not in the run cache: "
+        f"training them on {where}",
+        flush=True,
+    )
     if not pending:
         return
     t0 = time.perf_counter()
-    train_all(session, pending, workers=args.workers, scheduler=args.scheduler, slurm_jobs=args.slurm,
-              report=lambda result: _report_run(result.line()))
+    train_all(
+        session,
+        pending,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        slurm_jobs=args.slurm,
+        report=lambda result: _report_run(result.line()),
+    )
     print(f"run_all: {len(pending)} run(s) trained in {time.perf_counter() - t0:.0f} s", flush=True)
 
 

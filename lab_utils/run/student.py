@@ -34,8 +34,10 @@ def folded_solution(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
 def student_version(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The notebook with its solutions folded and no outputs (a new object; the argument is left alone)."""
     notebook = nbformat.from_dict(notebook)  # deep copy: the preprocessor edits in place
-    notebook.cells = [folded_solution(c) if c.cell_type == "code" and SOLUTION_TAG in c.metadata.get("tags", [])
-                      else c for c in notebook.cells]
+    notebook.cells = [
+        folded_solution(c) if c.cell_type == "code" and SOLUTION_TAG in c.metadata.get("tags", []) else c
+        for c in notebook.cells
+    ]
     notebook, _ = ClearOutputPreprocessor().preprocess(notebook, {})
     return notebook
 
@@ -47,8 +49,9 @@ def write_student_versions(notebooks: list[Path], out_dir: Path) -> list[Path]:
         if not path.is_file():
             raise ConfigError(f"no notebook at {path}")
         if path.resolve().parent == out_dir:
-            raise ConfigError(f"{out_dir} holds the source {path.name}; writing there would overwrite it: pass "
-                              "another folder (-o)")
+            raise ConfigError(
+                f"{out_dir} holds the source {path.name}; writing there would overwrite it: pass another folder (-o)"
+            )
     written = []
     for path in notebooks:
         target = out_dir / path.name
@@ -64,5 +67,8 @@ def student_text(path: Path) -> str:
 
 def stale_student_versions(notebooks: list[Path], out_dir: Path) -> list[Path]:
     """The student versions in `out_dir` that are missing or differ from what their sources give now."""
-    return [out_dir / p.name for p in notebooks
-            if not (out_dir / p.name).is_file() or (out_dir / p.name).read_text(encoding="utf-8") != student_text(p)]
+    return [
+        out_dir / p.name
+        for p in notebooks
+        if not (out_dir / p.name).is_file() or (out_dir / p.name).read_text(encoding="utf-8") != student_text(p)
+    ]

@@ -15,8 +15,10 @@ from typing import Any
 from lab_utils import settings
 from lab_utils.errors import ConfigError
 
-INSTALL_HINT = ("--workers and --scheduler need Dask distributed, the optional extra `cluster`: "
-                ".venv/bin/pip install -e '.[cluster]' (or pip install -e '.[cluster]' in your environment)")
+INSTALL_HINT = (
+    "--workers and --scheduler need Dask distributed, the optional extra `cluster`: "
+    ".venv/bin/pip install -e '.[cluster]' (or pip install -e '.[cluster]' in your environment)"
+)
 WORKER_CPUS = "LAB_WORKER_CPUS"  # the cores a local worker is pinned to, e.g. "0,1" (declared in lab_utils.settings)
 
 
@@ -29,8 +31,9 @@ def import_dask() -> Any:
     return distributed
 
 
-def worker_slots(workers: int, *, gpus: Sequence[str] | None = None, cores: Sequence[int] | None = None,
-                 threads: int | None = None) -> list[dict[str, str]]:
+def worker_slots(
+    workers: int, *, gpus: Sequence[str] | None = None, cores: Sequence[int] | None = None, threads: int | None = None
+) -> list[dict[str, str]]:
     """The environment of each local worker: one GPU each, or on a CPU a contiguous share of the cores.
 
     On a CPU every worker keeps `threads` intra-op threads (a sequential run's count), so results are
@@ -42,15 +45,22 @@ def worker_slots(workers: int, *, gpus: Sequence[str] | None = None, cores: Sequ
         return gpu_slots(workers, gpus)
     cores = sorted(cores if cores is not None else os.sched_getaffinity(0))
     if workers > len(cores):
-        raise ConfigError(f"--workers {workers} but this machine has {len(cores)} CPU core(s): give --workers "
-                          f"{len(cores)} or fewer (a run needs at least one core)")
+        raise ConfigError(
+            f"--workers {workers} but this machine has {len(cores)} CPU core(s): give --workers "
+            f"{len(cores)} or fewer (a run needs at least one core)"
+        )
     threads = threads or len(cores)
     share, extra = divmod(len(cores), workers)
     slots, start = [], 0
     for i in range(workers):
         end = start + share + (1 if i < extra else 0)
-        slots.append({WORKER_CPUS: ",".join(map(str, cores[start:end])), "TF_NUM_INTRAOP_THREADS": str(threads),
-                      "CUDA_VISIBLE_DEVICES": ""})
+        slots.append(
+            {
+                WORKER_CPUS: ",".join(map(str, cores[start:end])),
+                "TF_NUM_INTRAOP_THREADS": str(threads),
+                "CUDA_VISIBLE_DEVICES": "",
+            }
+        )
         start = end
     return slots
 
@@ -103,12 +113,16 @@ def configure_dask() -> None:
     os.environ["DASK_LOGGING__DISTRIBUTED"] = "warning"
     logging.getLogger("distributed").setLevel(logging.WARNING)
 
-    dask.config.set({
-        "distributed.admin.tick.limit": "1h",  # no "event loop was unresponsive" warnings during long steps
-        "distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
-        "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": False,
-        "distributed.scheduler.allowed-failures": 3,  # a run whose worker died 4 times is reported, not retried
-    })
+    dask.config.set(
+        {
+            "distributed.admin.tick.limit": "1h",  # no "event loop was unresponsive" warnings during long steps
+            "distributed.worker.memory.target": False,
+            "distributed.worker.memory.spill": False,
+            "distributed.worker.memory.pause": False,
+            "distributed.worker.memory.terminate": False,
+            "distributed.scheduler.allowed-failures": 3,  # a run whose worker died 4 times is reported, not retried
+        }
+    )
 
 
 def local_cluster(slots: Sequence[dict[str, str]]) -> Any:
@@ -119,9 +133,10 @@ def local_cluster(slots: Sequence[dict[str, str]]) -> Any:
 
     configure_dask()
     # Loopback only: a local cluster has no business on the network (and no firewall question to ask).
-    workers = {f"worker-{i}": {"cls": Nanny, "options": {"nthreads": 1, "memory_limit": 0, "env": env,
-                                                         "host": "127.0.0.1"}}
-               for i, env in enumerate(slots)}
+    workers = {
+        f"worker-{i}": {"cls": Nanny, "options": {"nthreads": 1, "memory_limit": 0, "env": env, "host": "127.0.0.1"}}
+        for i, env in enumerate(slots)
+    }
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": None, "host": "127.0.0.1"}}
     return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=logging.WARNING)
 
@@ -138,13 +153,21 @@ def slurm_job_options() -> dict[str, Any]:
     cpus = dask.config.get("jobqueue.slurm.job-cpu", None) or dask.config.get("jobqueue.slurm.cores", None)
     memory = dask.config.get("jobqueue.slurm.memory", None)
     if not cpus or not memory:
-        raise ConfigError("--slurm needs the size of one job in dask-jobqueue's settings: put e.g. `jobqueue: "
-                          "{slurm: {cores: 8, memory: 32GB, walltime: '12:00:00', job-extra-directives: "
-                          "['--gres=gpu:1']}}` in ~/.config/dask/jobqueue.yaml")
+        raise ConfigError(
+            "--slurm needs the size of one job in dask-jobqueue's settings: put e.g. `jobqueue: "
+            "{slurm: {cores: 8, memory: 32GB, walltime: '12:00:00', job-extra-directives: "
+            "['--gres=gpu:1']}}` in ~/.config/dask/jobqueue.yaml"
+        )
     from lab_utils.paths import PROJECT_ROOT
 
-    return {"cores": 1, "processes": 1, "job_cpu": int(cpus), "memory": memory, "python": sys.executable,
-            "job_script_prologue": [f"cd {PROJECT_ROOT}", f"export TF_NUM_INTRAOP_THREADS={int(cpus)}"]}
+    return {
+        "cores": 1,
+        "processes": 1,
+        "job_cpu": int(cpus),
+        "memory": memory,
+        "python": sys.executable,
+        "job_script_prologue": [f"cd {PROJECT_ROOT}", f"export TF_NUM_INTRAOP_THREADS={int(cpus)}"],
+    }
 
 
 def slurm_cluster(jobs: int) -> Any:
@@ -152,8 +175,9 @@ def slurm_cluster(jobs: int) -> Any:
     try:
         from dask_jobqueue import SLURMCluster
     except ImportError:
-        raise ConfigError(INSTALL_HINT.replace("--workers and --scheduler need Dask distributed",
-                                               "--slurm needs dask-jobqueue")) from None
+        raise ConfigError(
+            INSTALL_HINT.replace("--workers and --scheduler need Dask distributed", "--slurm needs dask-jobqueue")
+        ) from None
     configure_dask()
     cluster = SLURMCluster(**slurm_job_options())
     cluster.scale(jobs=jobs)

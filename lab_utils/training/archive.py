@@ -54,8 +54,10 @@ def complete_runs(folder: Path) -> list[Path]:
         if all(f.is_file() for f in files):
             runs.append(run)
     if not runs:
-        raise ConfigError(f"{display_path(folder)} has no complete run (a folder with {RECORD_FILE} and "
-                          f"{WEIGHTS_FILE}): run ./run_all.sh first, or name the run cache it wrote")
+        raise ConfigError(
+            f"{display_path(folder)} has no complete run (a folder with {RECORD_FILE} and "
+            f"{WEIGHTS_FILE}): run ./run_all.sh first, or name the run cache it wrote"
+        )
     return runs
 
 
@@ -94,8 +96,10 @@ def _checked_manifest(zf: zipfile.ZipFile, archive: Path) -> dict[str, str]:
         if info.filename == MANIFEST:
             continue
         if not MEMBER.fullmatch(info.filename) or info.is_dir() or info.external_attr >> 28 == 0o12:
-            raise ConfigError(f"{where}: refusing member {info.filename!r} (only <run>/{RECORD_FILE} and "
-                              f"<run>/{WEIGHTS_FILE}, no folders outside, no links); pack the runs again")
+            raise ConfigError(
+                f"{where}: refusing member {info.filename!r} (only <run>/{RECORD_FILE} and "
+                f"<run>/{WEIGHTS_FILE}, no folders outside, no links); pack the runs again"
+            )
     if sorted(files) != sorted(n for n in names if n != MANIFEST) or len(set(names)) != len(names):
         raise ConfigError(f"{where}: its members do not match its manifest; pack the runs again")
     if sum(info.file_size for info in zf.infolist()) > MAX_BYTES:
@@ -111,8 +115,10 @@ def unpack(archive: str | os.PathLike, folder: str | os.PathLike | None = None) 
     target = resolve(folder) if folder is not None else runs_dir()
     if not archive.is_file() or not zipfile.is_zipfile(archive):
         problem = "is not a zip archive" if archive.is_file() else "does not exist"
-        raise ConfigError(f"{display_path(archive)} {problem}: give the file that "
-                          "`python -m lab_utils.run.pack runs/ -o class-runs.zip` wrote")
+        raise ConfigError(
+            f"{display_path(archive)} {problem}: give the file that "
+            "`python -m lab_utils.run.pack runs/ -o class-runs.zip` wrote"
+        )
     added = []
     with zipfile.ZipFile(archive) as zf:
         files = _checked_manifest(zf, archive)
@@ -127,8 +133,10 @@ def unpack(archive: str | os.PathLike, folder: str | os.PathLike | None = None) 
                         raise ConfigError(f"{display_path(archive)}: run {run} lacks {name}; pack the runs again")
                     (tmp / name).write_bytes(zf.read(member))
                     if _sha256(tmp / name) != files[member]:
-                        raise ConfigError(f"{display_path(archive)}: {member} does not match its digest (a damaged "
-                                          "or edited archive); download or pack it again")
+                        raise ConfigError(
+                            f"{display_path(archive)}: {member} does not match its digest (a damaged "
+                            "or edited archive); download or pack it again"
+                        )
             added.append(final)
     return added
 

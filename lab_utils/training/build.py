@@ -16,16 +16,24 @@ from lab_utils.models.builders import build_model
 from lab_utils.training import pipeline, runtime
 from lab_utils.training.config import RunConfig
 
-__all__ = ["Execution", "build_and_compile", "build_catalogued", "build_for", "compile_model", "compile_options",
-           "make_optimizer"]
+__all__ = [
+    "Execution",
+    "build_and_compile",
+    "build_catalogued",
+    "build_for",
+    "compile_model",
+    "compile_options",
+    "make_optimizer",
+]
 
 
 def build_for(config: RunConfig, data: Dataset) -> keras.Model:
     """Build the uncompiled model a config describes, shaped for `data`."""
     if config.dataset != data.name:
         raise ConfigError(f"config {config.experiment!r} is for dataset {config.dataset!r} but got {data.name!r}")
-    return build_model(config.architecture, input_shape=data.input_shape, num_classes=data.num_classes,
-                       **config.model_kwargs)
+    return build_model(
+        config.architecture, input_shape=data.input_shape, num_classes=data.num_classes, **config.model_kwargs
+    )
 
 
 def make_optimizer(config: RunConfig) -> keras.optimizers.Optimizer:
@@ -46,6 +54,7 @@ class Execution:
     @classmethod
     def for_config(cls, config: RunConfig | None = None) -> Execution:
         """Resolve each None of the config from measurements per device (see lab_utils.training.runtime)."""
+
         def pick(value, default):
             return default() if value is None else value
 

@@ -71,8 +71,11 @@ def data_parallel(enabled: bool) -> Iterator[int]:
 
         # TF_CONFIG describes a cluster of workers: then every worker's devices join one all-reduce.
         multi_worker = bool(os.environ.get("TF_CONFIG"))
-        strategy = tf.distribute.MultiWorkerMirroredStrategy() if multi_worker else \
-            tf.distribute.MirroredStrategy(devices=names)
+        strategy = (
+            tf.distribute.MultiWorkerMirroredStrategy()
+            if multi_worker
+            else tf.distribute.MirroredStrategy(devices=names)
+        )
         with strategy.scope():
             yield strategy.num_replicas_in_sync
     else:

@@ -23,18 +23,39 @@ class Experiment:
 
 def _cnn(name: str, label: str, dataset: str, architecture: str, patience: int, **kwargs) -> Experiment:
     """A model trained from scratch with the report's SGD (lr 0.01, momentum 0.9)."""
-    config = RunConfig(experiment=name, dataset=dataset, architecture=architecture, model_kwargs=kwargs,
-                       optimizer="sgd", epochs=200, patience=patience)
+    config = RunConfig(
+        experiment=name,
+        dataset=dataset,
+        architecture=architecture,
+        model_kwargs=kwargs,
+        optimizer="sgd",
+        epochs=200,
+        patience=patience,
+    )
     return Experiment(label, config)
 
 
-def _transfer(name: str, label: str, base: str, optimizer: str, *, learning_rate: float = 1e-4,
-              starts_from: str | None = None, **kwargs) -> Experiment:
+def _transfer(
+    name: str,
+    label: str,
+    base: str,
+    optimizer: str,
+    *,
+    learning_rate: float = 1e-4,
+    starts_from: str | None = None,
+    **kwargs,
+) -> Experiment:
     """A fine-tuned ImageNet model: the report lowers the rate to 1e-4 for SGD and Adam, patience 20."""
     config = RunConfig(
-        experiment=name, dataset="cifar10", architecture="transfer",
+        experiment=name,
+        dataset="cifar10",
+        architecture="transfer",
         model_kwargs={"base": base, "weights": "imagenet", "freeze_base": False} | kwargs,
-        optimizer=optimizer, learning_rate=learning_rate, epochs=200, patience=20, starts_from=starts_from,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        epochs=200,
+        patience=20,
+        starts_from=starts_from,
     )
     return Experiment(label, config)
 
@@ -57,8 +78,14 @@ _ALL = [
     # Notebook 03's two stages (the Keras transfer-learning guide's recipe, not rows of the report): a new head on
     # the frozen base, then the trained model with its base unfrozen, recompiled at a ten times lower rate.
     _transfer("resnet50_adam_head", "Resnet50 + Adam, head only", "resnet50", "adam", freeze_base=True),
-    _transfer("resnet50_adam_finetuned", "Resnet50 + Adam, head, then fine-tuned at 1e-5", "resnet50", "adam",
-              learning_rate=1e-5, starts_from="resnet50_adam_head"),
+    _transfer(
+        "resnet50_adam_finetuned",
+        "Resnet50 + Adam, head, then fine-tuned at 1e-5",
+        "resnet50",
+        "adam",
+        learning_rate=1e-5,
+        starts_from="resnet50_adam_head",
+    ),
 ]
 EXPERIMENTS: dict[str, Experiment] = {e.config.experiment: e for e in _ALL}
 
@@ -68,8 +95,16 @@ FINAL_AUGMENTATION = "flip_shift"
 
 # Fig. 10-12 show "the best model": the augmented run with the best validation accuracy among these (Table III).
 BEST_MODEL_CANDIDATES: tuple[tuple[str, str], ...] = tuple(
-    (name, FINAL_AUGMENTATION) for name in
-    ("cifar_vgg", "cifar_vgg_bn", "resnet50_sgd", "resnet50_adam", "resnet50_adam_bn", "vgg19_adam", "vgg19_adam_bn")
+    (name, FINAL_AUGMENTATION)
+    for name in (
+        "cifar_vgg",
+        "cifar_vgg_bn",
+        "resnet50_sgd",
+        "resnet50_adam",
+        "resnet50_adam_bn",
+        "vgg19_adam",
+        "vgg19_adam_bn",
+    )
 )
 
 # The report's trainings as data: the (experiment, augmentation) runs each notebook asks for, in order. A test
@@ -77,14 +112,30 @@ BEST_MODEL_CANDIDATES: tuple[tuple[str, str], ...] = tuple(
 NOTEBOOK_RUNS: dict[str, tuple[tuple[str, str | None], ...]] = {
     "00_data_exploration": (),
     "01_mnist_cnn": (("mnist_cnn", None), ("mnist_mlp", None)),
-    "02_cifar10_cnn": (("cifar_simple_cnn", None), ("cifar_simple_cnn_dropout", None), ("cifar_vgg", None),
-                       ("cifar_vgg_bn", None)),
-    "03_transfer_learning": (("resnet50_adam_head", None), ("resnet50_adam_finetuned", None), ("resnet50_sgd", None),
-                             ("resnet50_adam", None), ("vgg19_adam_bn", None)),
+    "02_cifar10_cnn": (
+        ("cifar_simple_cnn", None),
+        ("cifar_simple_cnn_dropout", None),
+        ("cifar_vgg", None),
+        ("cifar_vgg_bn", None),
+    ),
+    "03_transfer_learning": (
+        ("resnet50_adam_head", None),
+        ("resnet50_adam_finetuned", None),
+        ("resnet50_sgd", None),
+        ("resnet50_adam", None),
+        ("vgg19_adam_bn", None),
+    ),
     "04_data_augmentation": (
-        ("cifar_vgg", "flip_shift"), ("cifar_vgg_bn", "flip_shift"), ("cifar_vgg", "flip_rotate"), ("cifar_vgg", "flip"),
-        ("resnet50_sgd", "flip_shift"), ("resnet50_adam", "flip_shift"), ("resnet50_adam_bn", None),
-        ("resnet50_adam_bn", "flip_shift"), ("vgg19_adam", None), ("vgg19_adam", "flip_shift"),
+        ("cifar_vgg", "flip_shift"),
+        ("cifar_vgg_bn", "flip_shift"),
+        ("cifar_vgg", "flip_rotate"),
+        ("cifar_vgg", "flip"),
+        ("resnet50_sgd", "flip_shift"),
+        ("resnet50_adam", "flip_shift"),
+        ("resnet50_adam_bn", None),
+        ("resnet50_adam_bn", "flip_shift"),
+        ("vgg19_adam", None),
+        ("vgg19_adam", "flip_shift"),
         ("vgg19_adam_bn", "flip_shift"),
     ),
     "05_results": (),

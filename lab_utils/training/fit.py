@@ -47,8 +47,14 @@ class Run:
 
 
 def fit_or_load(
-    model: keras.Model, config: RunConfig, data: Dataset, *, runs_root: Path, verbose: int | str = 2,
-    starts_from: str | None = None, callbacks: Sequence[keras.callbacks.Callback] = (),
+    model: keras.Model,
+    config: RunConfig,
+    data: Dataset,
+    *,
+    runs_root: Path,
+    verbose: int | str = 2,
+    starts_from: str | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> Run:
     """Fit the compiled `model` with `fit_model` (seeded) and keep the run, or load the same run from the cache.
 
@@ -58,16 +64,25 @@ def fit_or_load(
     key = run_key(model, config, data.fingerprint(), starts_from=starts_from)
     folder, record = find_run(Path(runs_root), config, key)
     if record is None:  # another process (a worker, a notebook) may be training it: wait for it, then load
-        with run_lock.locked(folder, done=lambda: load_record(folder, key) is not None,
-                           on_wait=_say_waiting(config)) as ours:
+        with run_lock.locked(
+            folder, done=lambda: load_record(folder, key) is not None, on_wait=_say_waiting(config)
+        ) as ours:
             if ours:
                 deterministic = runtime.make_deterministic()
                 keras.utils.set_random_seed(int(config.seed))  # the same shuffles everywhere
                 reseed_random_layers(model, int(config.seed))  # ... and the same dropout masks and augmentations
                 timer = EpochTimer()
                 history = fit_model(model, data, config, verbose=verbose, callbacks=[timer, *callbacks])
-                record = make_record(model, config, data, key, history.history, timer.seconds,
-                                     starts_from=starts_from, deterministic=deterministic)
+                record = make_record(
+                    model,
+                    config,
+                    data,
+                    key,
+                    history.history,
+                    timer.seconds,
+                    starts_from=starts_from,
+                    deterministic=deterministic,
+                )
                 save_run(folder, record, model)
                 return Run(model, record, folder, cached=False)
         record = load_record(folder, key)
@@ -78,13 +93,16 @@ def fit_or_load(
 
 
 def fit_model(
-    model: keras.Model, data: Dataset, config: RunConfig, *, verbose: int | str = 2,
+    model: keras.Model,
+    data: Dataset,
+    config: RunConfig,
+    *,
+    verbose: int | str = 2,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> keras.callbacks.History:
     """`model.fit` as the report trains: mini-batches, validation after every epoch, early stopping that keeps
     the best epoch's weights. The images go in as uint8 batches (lab_utils.training.pipeline), scaled on the device."""
-    early_stopping = keras.callbacks.EarlyStopping(monitor=config.monitor, patience=config.patience,
-                                                   restore_best_weights=True)
+    early_stopping = keras.callbacks.EarlyStopping(config.monitor, patience=config.patience, restore_best_weights=True)
     train = pipeline.fit_arguments(data.x_train, data.y_train, batch_size=config.batch_size, seed=config.seed)
     return model.fit(
         **train,  # x (and y, batch_size), shuffled each epoch with the run's seed
@@ -129,8 +147,10 @@ class EpochTimer(keras.callbacks.Callback):
 def run_key(model: keras.Model, config: RunConfig, data_fingerprint: str, *, starts_from: str | None = None) -> str:
     """The cache key: a stable hash of everything that determines the trained weights (module docstring)."""
     if getattr(model, "optimizer", None) is None:
-        raise ConfigError(f"model {model.name!r} is not compiled: call model.compile(optimizer=..., "
-                          "loss='sparse_categorical_crossentropy', metrics=['accuracy']) before lab.fit(model, ...)")
+        raise ConfigError(
+            f"model {model.name!r} is not compiled: call model.compile(optimizer=..., "
+            "loss='sparse_categorical_crossentropy', metrics=['accuracy']) before lab.fit(model, ...)"
+        )
     payload = {
         "model": model_signature(model),
         "pretrained": pretrained_fingerprint(model),
@@ -205,22 +225,30 @@ def model_differences(written: keras.Model, built: keras.Model) -> list[str]:
     ours, theirs = model_signature(written)["layers"], model_signature(built)["layers"]
     names = [layer.name for layer in written.layers] if len(written.layers) == len(ours) else []
     problems = []
-    for i, (a, b) in enumerate(zip(ours, theirs)):
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=False)):
         if a == b or _drop_build_config(a) == _drop_build_config(b):
             continue
-        kind = a.get("class_name") if a.get("class_name") == b.get("class_name") else \
-            f"{a.get('class_name')} vs {b.get('class_name')}"
+        kind = (
+            a.get("class_name")
+            if a.get("class_name") == b.get("class_name")
+            else f"{a.get('class_name')} vs {b.get('class_name')}"
+        )
         label = f"{names[i]} ({kind})" if names else f"layer {i} ({kind})"
         problems.append(f"{label}: {_first_difference(_drop_build_config(a), _drop_build_config(b))}")
     if len(ours) != len(theirs):
         problems.append(f"{len(ours)} layers vs {len(theirs)} layers")
-    return problems or [f"layer {i}: {_first_difference(a, b)}" for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+    return problems or [
+        f"layer {i}: {_first_difference(a, b)}" for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b
+    ]
 
 
 def _drop_build_config(layer: Any) -> Any:
     """A layer's signature without the shapes it was built for and called on (they follow from earlier layers)."""
-    return {k: v for k, v in layer.items() if k not in ("build_config", "inbound_nodes")} if isinstance(layer, dict) \
+    return (
+        {k: v for k, v in layer.items() if k not in ("build_config", "inbound_nodes")}
+        if isinstance(layer, dict)
         else layer
+    )
 
 
 def _first_difference(a: Any, b: Any, path: str = "") -> str:
@@ -230,7 +258,7 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
             if a.get(k) != b.get(k):
                 return _first_difference(a.get(k), b.get(k), path if k == "config" else f"{path}.{k}")
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=True):
             if x != y:
                 name = x.get("class_name", "") if isinstance(x, dict) else ""
                 return _first_difference(x, y, f"{path}.{name}" if name else path)
@@ -259,8 +287,15 @@ def pretrained_fingerprint(model: keras.Model) -> str | None:
 
 
 def make_record(
-    model: keras.Model, config: RunConfig, data: Dataset, key: str, history: dict, epoch_seconds: list[float],
-    *, starts_from: str | None, deterministic: bool,
+    model: keras.Model,
+    config: RunConfig,
+    data: Dataset,
+    key: str,
+    history: dict,
+    epoch_seconds: list[float],
+    *,
+    starts_from: str | None,
+    deterministic: bool,
 ) -> RunRecord:
     """Everything the report needs about a finished run, with its test predictions (one pass over the test set)."""
     test = pipeline.fit_arguments(data.x_test, data.y_test, batch_size=EVAL_BATCH, seed=0, shuffle=False)
@@ -268,20 +303,39 @@ def make_record(
     labels = np.asarray(data.y_test).astype(np.int64).ravel()
     predicted = probs.argmax(axis=1)
     return RunRecord(
-        config=config.to_dict(), key=key,
-        dataset={"name": data.name, "source": data.source, "fingerprint": data.fingerprint(),
-                 "train": int(len(data.y_train)), "validation": int(len(data.y_val)), "test": int(len(labels))},
+        config=config.to_dict(),
+        key=key,
+        dataset={
+            "name": data.name,
+            "source": data.source,
+            "fingerprint": data.fingerprint(),
+            "train": len(data.y_train),
+            "validation": len(data.y_val),
+            "test": len(labels),
+        },
         history={k: [float(v) for v in history[k]] for k in HISTORY_KEYS if k in history},
-        epoch_seconds=[round(s, 4) for s in epoch_seconds], best_epoch=best_epoch(history, config.monitor),
+        epoch_seconds=[round(s, 4) for s in epoch_seconds],
+        best_epoch=best_epoch(history, config.monitor),
         params=count_params(model),
         test_loss=float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)))),
-        test_accuracy=float(np.mean(predicted == labels)), test_predictions=[int(p) for p in predicted],
-        model_name=model.name, compiled={"optimizer": type(model.optimizer).__name__,
-                                         "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))},
-        starts_from=starts_from, backend=runtime.backend_name(), device=runtime.device_description(),
-        jit_compile=bool(model.jit_compile), mixed_precision=mixed_precision(model),
-        steps_per_execution=int(model.steps_per_execution), replicas=_replicas(model), cpu_threads=runtime.cpu_threads(),
-        deterministic=deterministic, versions=runtime.versions(), git_commit=runtime.git_commit(),
+        test_accuracy=float(np.mean(predicted == labels)),
+        test_predictions=[int(p) for p in predicted],
+        model_name=model.name,
+        compiled={
+            "optimizer": type(model.optimizer).__name__,
+            "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+        },
+        starts_from=starts_from,
+        backend=runtime.backend_name(),
+        device=runtime.device_description(),
+        jit_compile=bool(model.jit_compile),
+        mixed_precision=mixed_precision(model),
+        steps_per_execution=int(model.steps_per_execution),
+        replicas=_replicas(model),
+        cpu_threads=runtime.cpu_threads(),
+        deterministic=deterministic,
+        versions=runtime.versions(),
+        git_commit=runtime.git_commit(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
 
@@ -306,7 +360,12 @@ def best_epoch(history: dict, monitor: str) -> int:
 
 def _say_waiting(config: RunConfig):
     """The message printed once when another process holds the run's claim."""
+
     def say(info: dict) -> None:
-        print(f"{config.experiment}: being trained by {info.get('host', '?')} (pid {info.get('pid', '?')}); "
-              "waiting for it, then loading it from the run cache", flush=True)
+        print(
+            f"{config.experiment}: being trained by {info.get('host', '?')} (pid {info.get('pid', '?')}); "
+            "waiting for it, then loading it from the run cache",
+            flush=True,
+        )
+
     return say

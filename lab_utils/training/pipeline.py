@@ -51,8 +51,10 @@ def fit_arguments(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, s
 def validation_arguments(x: np.ndarray, y: np.ndarray, *, batch_size: int) -> dict:
     """`Model.fit`'s `validation_data` and `validation_batch_size` for these arrays, in order (no shuffle)."""
     val = fit_arguments(x, y, batch_size=batch_size, seed=0, shuffle=False)
-    return {"validation_data": (val["x"], val["y"]) if "y" in val else val["x"],
-            "validation_batch_size": val.get("batch_size")}
+    return {
+        "validation_data": (val["x"], val["y"]) if "y" in val else val["x"],
+        "validation_batch_size": val.get("batch_size"),
+    }
 
 
 @contextlib.contextmanager

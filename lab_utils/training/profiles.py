@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lab_utils.training.config import RunConfig
 from lab_utils.errors import ConfigError
+from lab_utils.training.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class Profile:
 
     def limits(self, dataset: str) -> tuple[int | None, int | None]:
         """(train_limit, test_limit) for one dataset."""
+
         def pick(limit: int | Mapping[str, int] | None) -> int | None:
             return limit.get(dataset) if isinstance(limit, Mapping) else limit
 
@@ -48,7 +49,9 @@ class Profile:
             return False
         if not self.imagenet_fallback:
             return True  # building the base downloads the file, or stops with WeightsError saying what to do
-        from lab_utils.models.transfer import imagenet_weights_available  # imports Keras: not before the backend is chosen
+        from lab_utils.models.transfer import (
+            imagenet_weights_available,
+        )  # imports Keras: not before the backend is chosen
 
         return imagenet_weights_available(base)
 
@@ -75,7 +78,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
         description="a few hundred images, 1 epoch, random-init frozen transfer bases: every notebook in minutes "
-                    "on 2 cores",
+        "on 2 cores",
         train_limit=600,
         test_limit=300,
         max_epochs=1,
@@ -87,8 +90,8 @@ PROFILES: dict[str, Profile] = {
     "lesson": Profile(
         name="lesson",
         description="the CPU default: ≤ 4,000 CIFAR-10 / 8,000 MNIST training images, the whole test set, ≤ 30 "
-                    "epochs with early stopping (patience 5); transfer: new head on a frozen base, ≤ 3 epochs; the "
-                    "whole report in 20–35 min on 2 cores",
+        "epochs with early stopping (patience 5); transfer: new head on a frozen base, ≤ 3 epochs; the "
+        "whole report in 20–35 min on 2 cores",
         train_limit={"mnist": 8000, "fashion_mnist": 8000, "cifar10": 4000},
         test_limit=None,
         max_epochs=30,
@@ -111,7 +114,7 @@ PROFILES: dict[str, Profile] = {
     "full": Profile(
         name="full",
         description="the report's protocol: early stopping with patience 20/50, up to 200 epochs, 3 seeds per run "
-                    "(for a GPU)",
+        "(for a GPU)",
         train_limit=None,
         test_limit=None,
         max_epochs=200,
@@ -129,8 +132,11 @@ def get_profile(name: str) -> Profile:
     200-epoch protocol. run_all.sh resolves "auto" itself (`full` on a GPU) before it starts the notebooks.
     """
     if name == "auto":
-        print('profile "auto" → "lesson" (minutes on a laptop); for the report\'s full protocol (for a GPU) set '
-              'profile = "full" in the parameters cell, or run ./run_all.sh', flush=True)
+        print(
+            'profile "auto" → "lesson" (minutes on a laptop); for the report\'s full protocol (for a GPU) set '
+            'profile = "full" in the parameters cell, or run ./run_all.sh',
+            flush=True,
+        )
         return PROFILES["lesson"]
     try:
         return PROFILES[name]

@@ -81,15 +81,21 @@ class Session:
 
     def __repr__(self) -> str:
         data = display_path(self.data_dir) if self.data_dir else None
-        return (f"{type(self).__name__}(profile={self.profile.name!r}, backend={runtime.backend_name()!r}, "
-                f"device={runtime.device_description()!r}, data_dir={data!r})")
+        return (
+            f"{type(self).__name__}(profile={self.profile.name!r}, backend={runtime.backend_name()!r}, "
+            f"device={runtime.device_description()!r}, data_dir={data!r})"
+        )
 
     def dataset(self, name: str) -> Dataset:
         """The dataset under this profile's row limits, loaded once per session."""
         if name not in self._datasets:
             train_limit, test_limit = self.profile.limits(name)
             self._datasets[name] = load_dataset(
-                name, self.data_dir, seed=self.seed, train_limit=train_limit, test_limit=test_limit,
+                name,
+                self.data_dir,
+                seed=self.seed,
+                train_limit=train_limit,
+                test_limit=test_limit,
             )
         return self._datasets[name]
 
@@ -99,8 +105,13 @@ class Session:
         return self.profile.apply(base, epochs=self.epochs)
 
     def fit(
-        self, model: keras.Model, experiment: str, augmentation: str | None = None, *,
-        starts_from: Run | None = None, **changes: Any,
+        self,
+        model: keras.Model,
+        experiment: str,
+        augmentation: str | None = None,
+        *,
+        starts_from: Run | None = None,
+        **changes: Any,
     ) -> Run:
         """`model.fit` for your compiled `model` with the fit settings of `experiment`, or the same run loaded.
 
@@ -112,16 +123,27 @@ class Session:
         model's weights come from (a second stage of fine-tuning).
         """
         config = self.config(experiment, augmentation).replace(**changes)
-        run = fit_or_load(model, config, self.dataset(config.dataset), runs_root=self.runs_dir, verbose=self.verbose,
-                          starts_from=starts_from.record.key if starts_from else None)
+        run = fit_or_load(
+            model,
+            config,
+            self.dataset(config.dataset),
+            runs_root=self.runs_dir,
+            verbose=self.verbose,
+            starts_from=starts_from.record.key if starts_from else None,
+        )
         if changes:
             self._say(config, run, ", ".join(f"{k}={v}" for k, v in changes.items()))
             return run
         differences = self.compare_with_catalogue(model, config)
         if differences:
             self.differences[(experiment, augmentation)] = differences
-            self._say(config, run, "your model, not the report's: " + "; ".join(differences[:3])
-                      + (f"; {len(differences) - 3} more" if len(differences) > 3 else ""))
+            self._say(
+                config,
+                run,
+                "your model, not the report's: "
+                + "; ".join(differences[:3])
+                + (f"; {len(differences) - 3} more" if len(differences) > 3 else ""),
+            )
         else:
             self.differences.pop((experiment, augmentation), None)
             self._say(config, run, "your model, the report's network")
@@ -155,10 +177,12 @@ class Session:
         if key not in self._runs:
             config = self.config(experiment, augmentation).replace(seed=key[2])
             first = self.run(config.starts_from, seed=key[2]) if config.starts_from else None  # outside the scope
-            run = train(config, self.dataset(config.dataset), runs_root=self.runs_dir, verbose=self.verbose,
-                        first=first)
-            self._say(config, run, f"{self.profile.name} profile" + (f", seed {config.seed}" if key[2] != self.seed
-                                                                         else ""))
+            run = train(
+                config, self.dataset(config.dataset), runs_root=self.runs_dir, verbose=self.verbose, first=first
+            )
+            self._say(
+                config, run, f"{self.profile.name} profile" + (f", seed {config.seed}" if key[2] != self.seed else "")
+            )
             self._runs[key] = run
         return self._runs[key]
 
@@ -181,13 +205,22 @@ class Session:
     @staticmethod
     def _say(config: RunConfig, run: Run, note: str) -> None:
         """One line per run: trained or loaded, and how it did."""
-        print(f"{config.experiment}: {'loaded from the run cache' if run.cached else 'trained'} ({note}, "
-              f"{run.record.epochs_run} epochs, test accuracy {100 * run.record.test_accuracy:.2f} %)", flush=True)
+        print(
+            f"{config.experiment}: {'loaded from the run cache' if run.cached else 'trained'} ({note}, "
+            f"{run.record.epochs_run} epochs, test accuracy {100 * run.record.test_accuracy:.2f} %)",
+            flush=True,
+        )
 
 
 def train(
-    config: RunConfig, data: Dataset, *, runs_root: str | os.PathLike | None = None, verbose: int | str = 2,
-    first: Run | None = None, callbacks: Sequence[keras.callbacks.Callback] = (), data_parallel: bool | None = None,
+    config: RunConfig,
+    data: Dataset,
+    *,
+    runs_root: str | os.PathLike | None = None,
+    verbose: int | str = 2,
+    first: Run | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    data_parallel: bool | None = None,
 ) -> Run:
     """Train the catalogue's model for `config` on `data`, or load the identical run: what a batch worker runs.
 
@@ -203,8 +236,15 @@ def train(
     """
     with distribute.data_parallel(distribute.requested(data_parallel)):
         model, starts_from = catalogued_model(config, data, first)
-        return fit_or_load(model, config, data, runs_root=resolve(runs_root) if runs_root else default_runs_dir(),
-                           verbose=verbose, starts_from=starts_from, callbacks=callbacks)
+        return fit_or_load(
+            model,
+            config,
+            data,
+            runs_root=resolve(runs_root) if runs_root else default_runs_dir(),
+            verbose=verbose,
+            starts_from=starts_from,
+            callbacks=callbacks,
+        )
 
 
 def catalogued_model(config: RunConfig, data: Dataset, first: Run | None = None) -> tuple[keras.Model, str | None]:

@@ -15,8 +15,7 @@ if keras.backend.backend() == "tensorflow":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from lab_utils import RunConfig, build_model, load_dataset, train  # noqa: E402
-
+from lab_utils import RunConfig, build_model, load_dataset, train
 from lab_utils.training import distribute, pipeline
 
 data_dir, runs = sys.argv[1], sys.argv[2]
@@ -25,8 +24,13 @@ config = RunConfig(experiment="dp", dataset="mnist", architecture="simple_cnn", 
 results = {"devices": distribute.devices()}
 for name, parallel in (("single", False), ("parallel", True)):
     run = train(config, data, runs_root=f"{runs}/{name}", verbose=0, data_parallel=parallel)
-    results[name] = {"loss": run.record.history["loss"][-1], "val_loss": run.record.history["val_loss"][-1],
-                     "test_accuracy": run.record.test_accuracy, "replicas": run.record.replicas}
+    results[name] = {
+        "loss": run.record.history["loss"][-1],
+        "val_loss": run.record.history["val_loss"][-1],
+        "test_accuracy": run.record.test_accuracy,
+        "replicas": run.record.replicas,
+    }
+
 
 # One SGD step on the same batch and initial weights: the update must be the same, replicas or not.
 def one_step(parallel: bool) -> list:
@@ -35,13 +39,18 @@ def one_step(parallel: bool) -> list:
         model = build_model("simple_cnn")
         before = [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_variables]
         model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
-        model.fit(**pipeline.fit_arguments(data.x_train[:64], data.y_train[:64], batch_size=64, seed=0,
-                                           shuffle=False), epochs=1, verbose=0)
-        return [keras.ops.convert_to_numpy(v) - b for v, b in zip(model.trainable_variables, before)]
+        model.fit(
+            **pipeline.fit_arguments(data.x_train[:64], data.y_train[:64], batch_size=64, seed=0, shuffle=False),
+            epochs=1,
+            verbose=0,
+        )
+        return [keras.ops.convert_to_numpy(v) - b for v, b in zip(model.trainable_variables, before, strict=True)]
 
 
 single_update, parallel_update = one_step(False), one_step(True)
-results["one_step_max_abs_diff"] = max(float(abs(a - b).max()) for a, b in zip(single_update, parallel_update))
+results["one_step_max_abs_diff"] = max(
+    float(abs(a - b).max()) for a, b in zip(single_update, parallel_update, strict=True)
+)
 results["one_step_max_abs_update"] = max(float(abs(a).max()) for a in single_update)
 
 # How one global batch of 64 is split across the replicas.

@@ -24,8 +24,13 @@ def main(data_dir: str, epochs: int) -> dict:
         lab = Lab("lesson", data_dir=data_dir, runs_dir=runs, epochs=epochs, verbose=0)
         data = lab.dataset("mnist")
         for name, bf16 in (("float32", False), ("bfloat16", True)):
-            config = lab.config("mnist_cnn").replace(experiment=f"mnist_cnn_{name}", mixed_precision=bf16,
-                                                    jit_compile=True, steps_per_execution=8, patience=epochs)
+            config = lab.config("mnist_cnn").replace(
+                experiment=f"mnist_cnn_{name}",
+                mixed_precision=bf16,
+                jit_compile=True,
+                steps_per_execution=8,
+                patience=epochs,
+            )
             trained = train(config, data, runs_root=runs, verbose=0)
             reloaded = train(config, data, runs_root=runs, verbose=0)
             first = predict(trained.model, data.x_test, data.y_test).probs
