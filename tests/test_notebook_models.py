@@ -27,9 +27,10 @@ from lab_utils.models import builders
 from lab_utils.run.runner import NOTEBOOKS_DIR
 from lab_utils.training.config import RunConfig
 from lab_utils.training.experiments import NOTEBOOK_RUNS, get_experiment
-from lab_utils.training.fit import model_differences, run_key
+from lab_utils.training.fit import run_key
 from lab_utils.training.profiles import get_profile
 from lab_utils.training.session import catalogued_model
+from lab_utils.training.signature import model_differences
 
 # notebook -> the `fine_tune` values its transfer rows are checked with (None: it trains no transfer model)
 NOTEBOOKS: dict[str, tuple[bool | None, ...]] = {
@@ -114,7 +115,7 @@ class RecordingLab:
 
 def _key_part_differing(written: keras.Model, expected: keras.Model) -> str:
     """Which input of run_key differs, besides the layers model_differences already names."""
-    from lab_utils.training.fit import pretrained_fingerprint
+    from lab_utils.training.signature import pretrained_fingerprint
 
     parts = []
     if pretrained_fingerprint(written) != pretrained_fingerprint(expected):

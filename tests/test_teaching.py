@@ -23,8 +23,9 @@ from lab_utils.run.runner import NOTEBOOKS, NOTEBOOKS_DIR
 from lab_utils.training import fit as fit_module
 from lab_utils.training import runtime
 from lab_utils.training.experiments import NOTEBOOK_RUNS, get_experiment
-from lab_utils.training.fit import model_differences, model_signature, reseed_random_layers
+from lab_utils.training.fit import reseed_random_layers
 from lab_utils.training.profiles import get_profile
+from lab_utils.training.signature import model_differences, model_signature
 
 LAB_UTILS = Path(builders.__file__).resolve().parents[1]
 RUN_LINE = re.compile(r"^(\w+): (trained|loaded from the run cache) \(", re.M)

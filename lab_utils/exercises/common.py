@@ -52,7 +52,7 @@ def _model_differences(answer: Any, reference: Any) -> str | None:
     """None when `answer` is the reference network, else which layers differ."""
     import keras
 
-    from lab_utils.training.fit import model_differences
+    from lab_utils.training.signature import model_differences
 
     if not isinstance(answer, keras.Model):
         return f"`answer` should be a keras.Model, got {type(answer).__name__}."

@@ -24,8 +24,9 @@ from lab_utils.training import distribute, runtime
 from lab_utils.training.build import build_catalogued, build_for, compile_model
 from lab_utils.training.config import RunConfig
 from lab_utils.training.experiments import get_experiment
-from lab_utils.training.fit import Run, find_run, fit_or_load, model_differences, run_key
+from lab_utils.training.fit import Run, find_run, fit_or_load, run_key
 from lab_utils.training.profiles import Profile, get_profile
+from lab_utils.training.signature import model_differences
 
 RunId = tuple[str, "str | None", int]  # (experiment, augmentation, seed)
 
