@@ -17,11 +17,12 @@ from lab_utils.data.augment import preset_for_paper_name
 from lab_utils.data.datasets import CLASS_NAMES, Dataset
 from lab_utils.errors import ConfigError
 from lab_utils.paths import display_text, output_dir, resolve
-from lab_utils.report import claims, stats
+from lab_utils.report import claims, stats, verdicts
 from lab_utils.report.display import Code, Markdown, SavedFigure, Table
 from lab_utils.report.evaluation import Predictions, predict
+from lab_utils.report.paper import PAPER_RESULTS
 from lab_utils.report.plotting import plot_architecture, save_figure
-from lab_utils.report.tables import PAPER_RESULTS, comparison_rows, markdown_table, write_table
+from lab_utils.report.tables import comparison_rows, markdown_table, write_table
 from lab_utils.training import runtime
 from lab_utils.training.build import build_and_compile
 from lab_utils.training.experiments import BEST_MODEL_CANDIDATES, EXPERIMENTS, NOTEBOOK_RUNS, get_experiment
@@ -90,6 +91,7 @@ class Lab(Session):
 
         Chosen on validation data, never on the test set, so the test accuracy we report stays unbiased.
         """
+
         def best_val_accuracy(key: tuple[str, str | None]) -> float:
             record = self.run(*key).record
             return record.history["val_accuracy"][record.best_epoch - 1]
@@ -107,22 +109,31 @@ class Lab(Session):
             "data": "; ".join(f"{d}: {self._data_note(self.dataset(d))}" for d in datasets),
             "backend": f"{runtime.backend_name()} on {runtime.device_description()}",
             "seed": self.seed,
-            "code": f"lab_utils at commit {runtime.git_commit() or 'unknown'}",
+            "code": f"lab_utils, {verdicts.code_version(runtime.git_commit())}",
         }
 
     @staticmethod
     def _data_note(data: Dataset) -> str:
         """Split sizes and source of a dataset, for table footers."""
-        return f"{len(data.y_train)}/{len(data.y_val)}/{len(data.y_test)} train/val/test from {display_text(data.source)}"
+        return (
+            f"{len(data.y_train)}/{len(data.y_val)}/{len(data.y_test)} train/val/test from {display_text(data.source)}"
+        )
 
     def timings(self, *, everything_cached: bool = False) -> Markdown:
         """Time per epoch of this session's runs (or of every run in the cache), as a Markdown table."""
         records = load_records(self.runs_dir) if everything_cached else [r.record for r in self._runs.values()]
-        rows = [{
-            "run": record.config["experiment"], "train images": record.dataset["train"],
-            "epochs": record.epochs_run, "seconds_per_epoch": round(record.seconds_per_epoch, 2),
-            "device": record.device, "backend": record.backend, "replicas": record.replicas,
-        } for record in records]
+        rows = [
+            {
+                "run": record.config["experiment"],
+                "train images": record.dataset["train"],
+                "epochs": record.epochs_run,
+                "seconds_per_epoch": round(record.seconds_per_epoch, 2),
+                "device": record.device,
+                "backend": record.backend,
+                "replicas": record.replicas,
+            }
+            for record in records
+        ]
         return Markdown(markdown_table(rows) if rows else "*no runs yet*")
 
     def accuracy_table(self, table: str, experiments: Sequence[str], *, caption: str) -> list[dict[str, Any]]:
@@ -168,34 +179,41 @@ class Lab(Session):
                 continue
             name = _experiment_for_label(paper_row["network"])
             without, augmented = self.runs(name), self.runs(name, preset)
-            gain = stats.paired_difference([self._correct(r.record) for r in augmented],
-                                           [self._correct(r.record) for r in without])
+            gain = stats.paired_difference(
+                [self._correct(r.record) for r in augmented], [self._correct(r.record) for r in without]
+            )
             with_ = self._accuracy(augmented)
-            rows.append({
-                "network": paper_row["network"],
-                "augmentation": paper_row["augmentation"],
-                "paper_without": paper_row["without_augmentation"],
-                "paper_with": paper_row["with_augmentation"],
-                "reproduced_without": round(100 * self._accuracy(without).mean, 2),
-                "reproduced_with": round(100 * with_.mean, 2),
-                "with_ci": f"{100 * with_.low:.1f}–{100 * with_.high:.1f}",
-                "seeds": with_.n_seeds,
-                "reproduced_gain": round(gain.points, 2),
-                "gain_ci": f"{gain.low:+.1f} to {gain.high:+.1f}",
-                "gain_p": stats.format_p(gain.p),
-                "epochs_with": augmented[0].record.epochs_run,
-                "base": base_note(augmented[0].record),
-                "profile": self.profile.name,
-                "note": paper_row["note"],
-            })
+            rows.append(
+                {
+                    "network": paper_row["network"],
+                    "augmentation": paper_row["augmentation"],
+                    "paper_without": paper_row["without_augmentation"],
+                    "paper_with": paper_row["with_augmentation"],
+                    "reproduced_without": round(100 * self._accuracy(without).mean, 2),
+                    "reproduced_with": round(100 * with_.mean, 2),
+                    "with_ci": f"{100 * with_.low:.1f}–{100 * with_.high:.1f}",
+                    "seeds": with_.n_seeds,
+                    "reproduced_gain": round(gain.points, 2),
+                    "gain_ci": f"{gain.low:+.1f} to {gain.high:+.1f}",
+                    "gain_p": stats.format_p(gain.p),
+                    "epochs_with": augmented[0].record.epochs_run,
+                    "base": base_note(augmented[0].record),
+                    "profile": self.profile.name,
+                    "note": paper_row["note"],
+                }
+            )
         return self._write(rows, table, caption=caption, datasets=["cifar10"])
 
     def best_model(self) -> tuple[str, str | None]:
         """The best model of Figs. 10-12: the augmented run with the best validation accuracy."""
         return self.best_run(BEST_MODEL_CANDIDATES)
 
-    def verdicts(self, names: Sequence[str] | None = None, *, best: tuple[str, str | None] | None = None,
-                 ) -> list[claims.Verdict]:
+    def verdicts(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        best: tuple[str, str | None] | None = None,
+    ) -> list[claims.Verdict]:
         """The report's claims `names` (all by default), judged on every seed of this session's runs: paired tests
         adjusted as one Holm family, curve and timing checks apart (lab_utils.report.claims)."""
         by_name: dict[str, list[RunRecord]] = {}
@@ -228,15 +246,19 @@ class Lab(Session):
         return Markdown("\n".join(v.line() for v in verdicts) + f"\n\n{claims.outcome_sentence(verdicts, context)}\n")
 
     def claims_table(self, *, table: str = "claims") -> Table:
-        """"What this run reproduces": every claim of the report with its outcome and test, written as a table."""
+        """ "What this run reproduces": every claim of the report with its outcome and test, written as a table."""
         best = self.best_model()
         for key in dict.fromkeys(key for keys in NOTEBOOK_RUNS.values() for key in keys):  # in notebook order
             self.runs(*key)  # loaded from the run cache when the notebooks before this one trained them
         verdicts = self.verdicts(best=best)
         context = claims.run_context(runtime.git_commit(), len(self.seeds), runtime.device_description())
-        return self._write(claims.verdict_rows(verdicts), table, datasets=["mnist", "cifar10"],
-                           caption=f"What this run reproduces: the report's claims, tested as one Holm family — "
-                                   f"{claims.outcome_sentence(verdicts, context)}")
+        return self._write(
+            claims.verdict_rows(verdicts),
+            table,
+            datasets=["mnist", "cifar10"],
+            caption=f"What this run reproduces: the report's claims, tested as one Holm family — "
+            f"{claims.outcome_sentence(verdicts, context)}",
+        )
 
 
 def base_note(record: RunRecord) -> str | None:
@@ -247,7 +269,11 @@ def base_note(record: RunRecord) -> str | None:
     """
     if record.config["architecture"] != "transfer":
         return None
-    start = "ImageNet" if record.config["model_kwargs"].get("weights") == "imagenet" else "random init (no ImageNet weights)"
+    start = (
+        "ImageNet"
+        if record.config["model_kwargs"].get("weights") == "imagenet"
+        else "random init (no ImageNet weights)"
+    )
     frozen = record.params["non_trainable"] > record.params["trainable"]
     return f"{start}, {'frozen' if frozen else 'fine-tuned'}"
 

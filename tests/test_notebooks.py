@@ -16,7 +16,8 @@ from bs4 import BeautifulSoup
 
 from lab_utils.data.augment import preset_for_paper_name
 from lab_utils.report.outputs import ALL_FIGURES, TABLES
-from lab_utils.report.tables import PAPER_RESULTS, format_cell, read_table
+from lab_utils.report.paper import PAPER_RESULTS
+from lab_utils.report.tables import format_cell, read_table
 from lab_utils.run.runner import NOTEBOOK_OWN_PARAMETERS, NOTEBOOKS, NOTEBOOKS_DIR, notebook_parameters, parse_args
 from lab_utils.training.records import RECORD_FILE
 

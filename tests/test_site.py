@@ -30,6 +30,7 @@ MATHJAX = re.compile(r"^https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/")  # t
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     """A valid one-colour PNG, made without an imaging library."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -43,11 +44,19 @@ def executed_notebook(number: str, title: str) -> nbformat.NotebookNode:
     notebook = nbformat.v4.new_notebook()
     notebook.metadata.papermill = {"parameters": {"profile": "smoke"}, "duration": 3.2}
     notebook.cells = [
-        nbformat.v4.new_markdown_cell(f"# {number} · {title}\n> Summary of notebook {number}, with `code`.\n\n"
-                                      "Images are $28 \\times 28$ pixels."),
-        nbformat.v4.new_code_cell(f"marker_{number} = 1", execution_count=1, outputs=[nbformat.v4.new_output(
-            "display_data", data={"image/png": base64.b64encode(png(40, 30, (200, 60, 60))).decode(),
-                                  "text/plain": "<Figure>"})]),
+        nbformat.v4.new_markdown_cell(
+            f"# {number} · {title}\n> Summary of notebook {number}, with `code`.\n\nImages are $28 \\times 28$ pixels."
+        ),
+        nbformat.v4.new_code_cell(
+            f"marker_{number} = 1",
+            execution_count=1,
+            outputs=[
+                nbformat.v4.new_output(
+                    "display_data",
+                    data={"image/png": base64.b64encode(png(40, 30, (200, 60, 60))).decode(), "text/plain": "<Figure>"},
+                )
+            ],
+        ),
     ]
     return notebook
 
@@ -117,8 +126,11 @@ def test_every_page_links_to_files_that_exist_and_loads_nothing_from_the_network
 
 
 def test_each_page_shows_the_code_and_its_figure_between_two_navigation_bars(built: Path) -> None:
-    expected = {"00_data_exploration": (None, "01_mnist_cnn.html"), "01_mnist_cnn": ("00_data_exploration.html",
-                "05_results.html"), "05_results": ("01_mnist_cnn.html", None)}  # 02–04 did not run: skipped
+    expected = {
+        "00_data_exploration": (None, "01_mnist_cnn.html"),
+        "01_mnist_cnn": ("00_data_exploration.html", "05_results.html"),
+        "05_results": ("01_mnist_cnn.html", None),
+    }  # 02–04 did not run: skipped
     for name, (previous, following) in expected.items():
         text = (built / f"{name}.html").read_text(encoding="utf-8")
         navs = parse(built / f"{name}.html").navs
@@ -149,8 +161,11 @@ def test_the_index_lists_every_notebook_in_order_with_its_summary_figures_and_ta
     assert "<td>CNN</td>" in sections["01_mnist_cnn"] and "<table>" in sections["01_mnist_cnn"]
     assert "What this run reproduces" in sections["05_results"] and "<td>reproduced</td>" in sections["05_results"]
     copied = sorted(p.name for p in (built / "figures").iterdir())
-    assert copied == ["fig01_mnist_samples.png", "fig02_mnist_class_distribution.png",
-                      "fig04_mnist_cnn_architecture.png"]
+    assert copied == [
+        "fig01_mnist_samples.png",
+        "fig02_mnist_class_distribution.png",
+        "fig04_mnist_cnn_architecture.png",
+    ]
     source = built.parent.parent / "figures" / "fig01_mnist_samples.png"
     assert (built / "figures" / "fig01_mnist_samples.png").read_bytes() == source.read_bytes()
 
@@ -198,8 +213,9 @@ def test_the_site_opens_from_the_file_system_in_chromium_without_network(built: 
     screenshot.unlink(missing_ok=True)
     started, requested = time.monotonic(), []
     with chromium_page(chromium, height=1000, timeout_s=20) as page:
-        page.route(re.compile(r"^(https?|wss?)://"), lambda route: (requested.append(route.request.url),
-                                                                     route.abort()))  # offline
+        page.route(
+            re.compile(r"^(https?|wss?)://"), lambda route: (requested.append(route.request.url), route.abort())
+        )  # offline
         page.goto((built / "index.html").as_uri())
         assert len(loaded_images(page)) == 3  # Figs. 1, 2 and 4 (Fig. 3 is missing)
         screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -237,9 +253,13 @@ def test_pages_and_tables_show_paths_relative_to_where_the_command_ran(tmp_path:
     monkeypatch.setenv("LAB_CALLER_DIR", str(caller))
     monkeypatch.setattr(site, "SOURCES_DIR", tmp_path / "sources")
     notebook = nbformat.read(build / "00_data_exploration.ipynb", as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(
-        f'figures_dir = "{caller}/figs"', execution_count=2,
-        outputs=[nbformat.v4.new_output("stream", name="stdout", text=f"read {tmp_path}/data/mnist\n")]))
+    notebook.cells.append(
+        nbformat.v4.new_code_cell(
+            f'figures_dir = "{caller}/figs"',
+            execution_count=2,
+            outputs=[nbformat.v4.new_output("stream", name="stdout", text=f"read {tmp_path}/data/mnist\n")],
+        )
+    )
     nbformat.write(notebook, build / "00_data_exploration.ipynb")
     (tables / "mnist.md").write_text(f"MNIST\n\n| a |\n|---|\n| 1 |\n\ndata: mnist from {tmp_path}/data/mnist\n")
     out = site.write_site(build, NOTEBOOKS, figures_dir=figures, tables_dir=tables)

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import nbformat
 
 from lab_utils.atomic import atomic_dir
-from lab_utils.report.outputs import ALL_FIGURES, TABLES, Output
 from lab_utils.paths import PROJECT_ROOT, display_text
+from lab_utils.report.outputs import ALL_FIGURES, TABLES, Output
 
 if TYPE_CHECKING:
     from nbconvert import HTMLExporter
@@ -45,19 +45,26 @@ PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 
 NAV_CSS = """nav.site-nav { display: flex; justify-content: space-between; gap: 1em; margin: 1em 0; padding: .5em 1em;
   border: 1px solid #ccc; border-radius: 4px; background: #f7f7f7; font: 14px/1.4 system-ui, sans-serif; }
-nav.site-nav a { text-decoration: none; } nav.site-nav .off { color: #999; }"""
+nav.site-nav a { text-decoration: none; } nav.site-nav .off { color: #999; }
+table { width: 100%; max-width: 100%; table-layout: auto; }
+th, td { overflow-wrap: anywhere; hyphens: auto; vertical-align: top; }"""
+# Wide tables (the claims table has a dozen columns) wrap inside the page instead of scrolling sideways at
+# 1,280 px: full width, cells may break long words, a smaller font; the same rules on the notebook pages.
 
-INDEX_CSS = NAV_CSS + """
+INDEX_CSS = (
+    NAV_CSS
+    + """
 body { font: 16px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 0 auto; padding: 1em 2em; color: #222; }
 section.notebook { border-top: 1px solid #ddd; padding: .5em 0 1em; }
 section.notebook h2 { margin-bottom: .2em; } .summary { font-style: italic; margin-top: 0; }
 .status { color: #666; } .not-run h2 { color: #888; }
 .figures { display: flex; flex-wrap: wrap; gap: 1em; }
-figure { margin: 0; width: 260px; } .table { overflow-x: auto; }
+figure { margin: 0; width: 260px; } .table { overflow-x: visible; }
 figure img { display: block; max-width: 100%; max-height: 240px; border: 1px solid #ddd; }
 figcaption { font-size: 13px; color: #444; }
-table { border-collapse: collapse; font-size: 14px; margin: .5em 0; }
+table { border-collapse: collapse; font-size: 13px; margin: .5em 0; }
 th, td { border: 1px solid #ccc; padding: .2em .5em; } .missing { color: #a00; }"""
+)
 
 _QUIET_TEXT = "Alternative text is missing"  # nbconvert warns once per page: notebook figures carry no alt text
 
@@ -97,7 +104,7 @@ def title_and_summary(notebook: nbformat.NotebookNode, name: str) -> tuple[str, 
 
 
 def _run_info(notebook: nbformat.NotebookNode) -> str:
-    """"profile smoke · 41 s" from papermill's record of the run, when there is one."""
+    """ "profile smoke · 41 s" from papermill's record of the run, when there is one."""
     record = notebook.metadata.get("papermill", {})
     parts = []
     if (profile := record.get("parameters", {}).get("profile")) is not None:
@@ -127,15 +134,18 @@ def _plain(inline_html: str) -> str:
 
 
 def nav_html(previous: Entry | None, following: Entry | None) -> str:
-    """"← previous notebook | index | next notebook →" between the notebooks that ran (links must exist)."""
+    """ "← previous notebook | index | next notebook →" between the notebooks that ran (links must exist)."""
+
     def link(entry: Entry | None, text: str, rel: str) -> str:
         """A link to `entry`'s page, or the text greyed out at either end of the lab."""
         if entry is None:
             return f'<span class="off">{text}</span>'
         return f'<a href="{entry.page}" rel="{rel}" title="{html.escape(_plain(entry.title))}">{text}</a>'
 
-    return (f'<nav class="site-nav">{link(previous, "← previous notebook", "prev")}'
-            f'<a href="index.html" rel="index">index</a>{link(following, "next notebook →", "next")}</nav>')
+    return (
+        f'<nav class="site-nav">{link(previous, "← previous notebook", "prev")}'
+        f'<a href="index.html" rel="index">index</a>{link(following, "next notebook →", "next")}</nav>'
+    )
 
 
 class _DropMissingAlt(logging.Filter):
@@ -153,8 +163,12 @@ def page_exporter() -> HTMLExporter:
     log = logging.getLogger("lab_utils.report.site.nbconvert")
     if not any(isinstance(f, _DropMissingAlt) for f in log.filters):
         log.addFilter(_DropMissingAlt())
-    return HTMLExporter(template_name="lab", template_file="lab_site.html.j2", log=log,
-                        extra_loaders=[DictLoader({"lab_site.html.j2": PAGE_TEMPLATE})])
+    return HTMLExporter(
+        template_name="lab",
+        template_file="lab_site.html.j2",
+        log=log,
+        extra_loaders=[DictLoader({"lab_site.html.j2": PAGE_TEMPLATE})],
+    )
 
 
 def without_absolute_paths(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -189,8 +203,7 @@ def figure_html(figure: Output, figures_dir: Path, site: Path) -> str:
         return f'<p class="missing">missing: {figure.name}.png ({caption})</p>'
     shutil.copyfile(source, site / "figures" / source.name)
     href = f"figures/{source.name}"
-    return (f'<figure><a href="{href}"><img src="{href}" alt="{caption}"></a>'
-            f"<figcaption>{caption}</figcaption></figure>")
+    return f'<figure><a href="{href}"><img src="{href}" alt="{caption}"></a><figcaption>{caption}</figcaption></figure>'
 
 
 def table_html(table: Output, tables_dir: Path) -> str:
@@ -208,14 +221,19 @@ def table_html(table: Output, tables_dir: Path) -> str:
 def section_html(entry: Entry, figures_dir: Path, tables_dir: Path, site: Path) -> str:
     """The index's part for one notebook: title, summary, link, and the figures and tables it produced."""
     if not entry.ran:
-        return (f'<section class="notebook not-run" id="nb-{entry.name}"><h2>{entry.title}</h2>'
-                f'<p class="summary">{entry.summary}</p><p class="status">not run</p></section>')
+        return (
+            f'<section class="notebook not-run" id="nb-{entry.name}"><h2>{entry.title}</h2>'
+            f'<p class="summary">{entry.summary}</p><p class="status">not run</p></section>'
+        )
     figures = [figure_html(f, figures_dir, site) for f in ALL_FIGURES if f.notebook == entry.name]
     tables = [table_html(t, tables_dir) for t in TABLES if t.notebook == entry.name]
     if entry.name == CLAIMS.notebook and (tables_dir / f"{CLAIMS.name}.md").is_file():
         tables.append(table_html(CLAIMS, tables_dir))
-    parts = [f'<section class="notebook" id="nb-{entry.name}">',
-             f'<h2><a href="{entry.page}">{entry.title}</a></h2>', f'<p class="summary">{entry.summary}</p>']
+    parts = [
+        f'<section class="notebook" id="nb-{entry.name}">',
+        f'<h2><a href="{entry.page}">{entry.title}</a></h2>',
+        f'<p class="summary">{entry.summary}</p>',
+    ]
     if entry.info:
         parts.append(f'<p class="status">{entry.info}</p>')
     if figures:
@@ -225,13 +243,14 @@ def section_html(entry: Entry, figures_dir: Path, tables_dir: Path, site: Path) 
 
 def index_html(sections: Sequence[str], count: int, ran: int) -> str:
     """The whole index page (self-contained: its CSS inline, no script)."""
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1.0\">"
-            f"<title>CNN lab: the executed notebooks</title><style>{INDEX_CSS}</style></head><body><main>"
-            "<h1>CNN lab: the executed notebooks</h1>"
-            f"<p>{ran} of {count} notebooks ran. Open one to read its code, its outputs and its figures; "
-            "each page links to the previous and the next.</p>"
-            + "\n".join(sections) + "</main></body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1.0">'
+        f"<title>CNN lab: the executed notebooks</title><style>{INDEX_CSS}</style></head><body><main>"
+        "<h1>CNN lab: the executed notebooks</h1>"
+        f"<p>{ran} of {count} notebooks ran. Open one to read its code, its outputs and its figures; "
+        "each page links to the previous and the next.</p>" + "\n".join(sections) + "</main></body></html>\n"
+    )
 
 
 def write_site(build_dir: Path, notebooks: Sequence[str], *, figures_dir: Path, tables_dir: Path) -> Path:

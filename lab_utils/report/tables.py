@@ -17,57 +17,51 @@ from typing import Any
 
 import numpy as np
 
-from lab_utils.data.augment import AUGMENTATION_PRESETS
 from lab_utils.atomic import atomic_write_text
 from lab_utils.errors import ConfigError, LabError
 from lab_utils.report.stats import Accuracy
 
 MISSING = "—"
 
-# Augmentation sets named in Section IV-B / V-B.4 of the seed.
-# Table III's augmentation sets as the report names them: from the presets' catalogue (lab_utils.data.augment).
-AUG_FLIP_SHIFT = AUGMENTATION_PRESETS["flip_shift"].paper_name
-AUG_FLIPS_ROTATION = AUGMENTATION_PRESETS["flip_rotate"].paper_name
-AUG_FLIPS = AUGMENTATION_PRESETS["flip"].paper_name
-AUG_REJECTED_UNSPECIFIED = "flips ± rotation 20° (the report does not say which set)"
-
-_DERIVED_VGG_ROTATION = "derived: the report says −5.2 points vs. 81.89 without augmentation; set rejected"
-_DERIVED_VGG_FLIPS = "derived: the report says −3.7 points vs. 81.89 without augmentation; set rejected"
-_DERIVED_RESNET = "derived: the report says ResNet50 with SGD and Adam both dropped 1.5 points; set rejected"
-
-#: Test accuracies (%) reported by the seed lab report, in one place. Treat as read-only.
-#: "mnist", "table1", "table2" map network -> accuracy; "table3" is a tuple of rows with the accuracy
-#: without and with augmentation (None where the seed has "—") and a note for values derived from the text.
-PAPER_RESULTS: dict[str, Any] = {
-    "mnist": {"MLP (one hidden layer)": 95.85, "CNN": 99.37},
-    "table1": {
-        "Simple CNN": 63.10,
-        "Simple CNN + Dropout": 74.24,
-        "VGG blocks + Dropout": 81.89,
-        "VGG blocks + Dropout + Batch norm": 84.42,
-    },
-    "table2": {
-        "Resnet50 + SGD": 75.52,
-        "Resnet50 + Adam": 80.85,
-        "VGG19 + Adam + Batch norm": 84.97,
-    },
-    "table3": tuple(
-        {"network": network, "augmentation": augmentation, "without_augmentation": without,
-         "with_augmentation": with_, "note": note}
-        for network, augmentation, without, with_, note in [
-            ("VGG blocks + Dropout", AUG_FLIP_SHIFT, 81.89, 83.51, None),
-            ("VGG blocks + Dropout + Batch norm", AUG_FLIP_SHIFT, 84.42, 87.11, None),
-            ("Resnet50 + SGD", AUG_FLIP_SHIFT, 75.52, 82.27, None),
-            ("Resnet50 + Adam", AUG_FLIP_SHIFT, 80.85, 84.74, None),
-            ("Resnet50 + Adam + Batch norm", AUG_FLIP_SHIFT, None, 84.5, None),
-            ("VGG19 + Adam", AUG_FLIP_SHIFT, None, 88.01, None),
-            ("VGG19 + Adam + Batch norm", AUG_FLIP_SHIFT, 84.97, 88.11, None),
-            ("VGG blocks + Dropout", AUG_FLIPS_ROTATION, 81.89, round(81.89 - 5.2, 2), _DERIVED_VGG_ROTATION),
-            ("VGG blocks + Dropout", AUG_FLIPS, 81.89, round(81.89 - 3.7, 2), _DERIVED_VGG_FLIPS),
-            ("Resnet50 + SGD", AUG_REJECTED_UNSPECIFIED, 75.52, round(75.52 - 1.5, 2), _DERIVED_RESNET),
-            ("Resnet50 + Adam", AUG_REJECTED_UNSPECIFIED, 80.85, round(80.85 - 1.5, 2), _DERIVED_RESNET),
-        ]
-    ),
+#: Human column headers for the Markdown twin of every table (the CSV keeps the keys, for code). A key not
+#: listed here shows as itself; pass headers={} to write_table / markdown_table for the bare keys.
+HEADERS: dict[str, str] = {
+    "network": "Network",
+    "paper_accuracy": "Paper (%)",
+    "reproduced_accuracy": "Ours (%)",
+    "reproduced_std": "Ours: std over seeds",
+    "reproduced_seeds": "Seeds",
+    "reproduced_ci_low": "Ours: 95 % CI low",
+    "reproduced_ci_high": "Ours: 95 % CI high",
+    "difference": "Ours − paper (points)",
+    "epochs": "Epochs",
+    "parameters": "Parameters",
+    "base": "Transfer base",
+    "profile": "Profile",
+    "augmentation": "Augmentation",
+    "paper_without": "Paper without (%)",
+    "paper_with": "Paper with (%)",
+    "reproduced_without": "Ours without (%)",
+    "reproduced_with": "Ours with (%)",
+    "with_ci": "Ours with: 95 % CI",
+    "seeds": "Seeds",
+    "reproduced_gain": "Our gain (points)",
+    "gain_ci": "Gain: 95 % CI",
+    "gain_p": "Gain: p",
+    "epochs_with": "Epochs with",
+    "note": "Note",
+    "name": "Key",
+    "claim": "Claim",
+    "source": "Where",
+    "paper": "Report",
+    "ours": "Ours",
+    "effect": "Effect, points (95 % CI)",
+    "p": "p",
+    "p_adjusted": "Holm-adjusted p",
+    "detectable": "Detectable at 80 % power (points)",
+    "verdict": "Verdict",
+    "unit": "Speaks to",
+    "test": "Test",
 }
 
 _STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -134,14 +128,14 @@ def markdown_table(
     Args:
         rows: one dict per row; keys not in `columns` are left out, absent keys show as "—".
         columns: column order (default: keys in order of first appearance).
-        headers: optional display names, e.g. {"paper_accuracy": "Paper (%)"}.
+        headers: display names, e.g. {"paper_accuracy": "Paper (%)"}; None = HEADERS, {} = the keys themselves.
         decimals: places for floats.
     """
     rows = _check_rows(rows)
     cols = _columns(rows, columns)
     if not cols:
         raise ConfigError("a table needs at least one column: pass rows or columns=[...]")
-    headers = headers or {}
+    headers = HEADERS if headers is None else headers
 
     def numeric(col: str) -> bool:
         values = [_plain(row.get(col)) for row in rows if not _is_missing(_plain(row.get(col)))]
@@ -251,7 +245,7 @@ def _check_percent(network: str, value: Any, unit: str = "percent") -> float | N
 
 
 def format_spread(mean: float, std: float, n: int, unit: str = " %") -> str:
-    """"58.21 %" for one run, "58.21 ± 0.40 % (3 seeds)" for several: mean and sample std, both in points."""
+    """ "58.21 %" for one run, "58.21 ± 0.40 % (3 seeds)" for several: mean and sample std, both in points."""
     if n == 1:
         return f"{mean:.2f}{unit}"
     return f"{mean:.2f} ± {std:.2f}{unit} ({n} seeds)"
@@ -261,10 +255,16 @@ SPREAD_COLUMNS = ("reproduced_std", "reproduced_seeds", "reproduced_ci_low", "re
 
 
 def accuracy_columns(acc: Accuracy, prefix: str = "reproduced") -> dict[str, Any]:
-    """An accuracy's columns in percent: `<prefix>_accuracy` (the mean over seeds), `<prefix>_std`, `<prefix>_seeds`
-    and the 95 % interval `<prefix>_ci_low` / `<prefix>_ci_high`, so a table shows mean ± std, n and interval."""
-    return {f"{prefix}_accuracy": 100 * acc.mean, f"{prefix}_std": 100 * acc.std, f"{prefix}_seeds": acc.n_seeds,
-            f"{prefix}_ci_low": 100 * acc.low, f"{prefix}_ci_high": 100 * acc.high}
+    """An accuracy's columns in percent: `<prefix>_accuracy` (the mean over seeds), `<prefix>_std` (None for one
+    seed: there is no spread to show), `<prefix>_seeds` and the 95 % interval `<prefix>_ci_low` / `<prefix>_ci_high`."""
+    std = 100 * acc.std if acc.n_seeds > 1 else None
+    return {
+        f"{prefix}_accuracy": 100 * acc.mean,
+        f"{prefix}_std": std,
+        f"{prefix}_seeds": acc.n_seeds,
+        f"{prefix}_ci_low": 100 * acc.low,
+        f"{prefix}_ci_high": 100 * acc.high,
+    }
 
 
 def comparison_rows(
@@ -285,16 +285,30 @@ def comparison_rows(
     if reproduced_unit not in _UNITS:
         raise ConfigError(f"reproduced_unit={reproduced_unit!r}: use 'percent' or 'fraction'")
     with_spread = any(isinstance(v, Accuracy) for v in reproduced.values())
+    # One seed everywhere: no std column at all (a column of zeros would read as "no spread", not "not measured").
+    spread_columns = [
+        c
+        for c in SPREAD_COLUMNS
+        if c != "reproduced_std" or any(isinstance(v, Accuracy) and v.n_seeds > 1 for v in reproduced.values())
+    ]
     rows = []
     for network in list(paper) + [n for n in reproduced if n not in paper]:
         value, unit = reproduced.get(network), reproduced_unit
-        spread = dict.fromkeys(SPREAD_COLUMNS) if with_spread else {}
+        spread = dict.fromkeys(spread_columns) if with_spread else {}
         if isinstance(value, Accuracy):
-            spread = {k: v for k, v in accuracy_columns(value).items() if k in SPREAD_COLUMNS}
+            spread = {k: v for k, v in accuracy_columns(value).items() if k in spread_columns}
             value, unit = value.mean, "fraction"
         ours = _check_percent(network, value, unit)
         theirs = _check_percent(network, paper.get(network))
         diff = None if ours is None or theirs is None else round(ours - theirs, 2)
-        rows.append({"network": network, "paper_accuracy": theirs, "reproduced_accuracy": ours, **spread,
-                     "difference": diff, **extra})
+        rows.append(
+            {
+                "network": network,
+                "paper_accuracy": theirs,
+                "reproduced_accuracy": ours,
+                **spread,
+                "difference": diff,
+                **extra,
+            }
+        )
     return rows

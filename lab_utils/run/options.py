@@ -46,7 +46,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="training seeds per run of the tables and claims (seed, seed + 1, ...): tables show mean "
         "± std over them; with --workers each worker task trains every seed of its run. "
-        "Default: the profile's (3 under full, else 1)",
+        "Default: the profile's (5 under full, else 1)",
     )
     parser.add_argument("--epochs", type=int, help="override every run's epoch budget")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML report and the static site")
