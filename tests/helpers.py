@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT.parent / "shared" / "data" / "mini"
@@ -59,3 +60,25 @@ def call_runner(out: Path, *args: str) -> tuple[int, str, str]:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     return code, stdout.getvalue(), stderr.getvalue()
+
+
+def run_smoke_notebook(source: Path, out: Path, outputs: Path, mini: Path) -> Any:
+    """Execute one notebook under `smoke` with papermill (cwd notebooks/, as run_all.sh), its figures, tables and
+    run cache under `outputs`; raises on any cell error, returns the executed notebook."""
+    import nbformat
+    import papermill
+
+    papermill.execute_notebook(
+        str(source),
+        str(out),
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+        parameters={
+            "profile": "smoke",
+            "data_dir": str(mini),
+            "figures_dir": str(outputs / "figures"),
+            "tables_dir": str(outputs / "tables"),
+            "runs_dir": str(outputs / "runs"),
+        },
+    )
+    return nbformat.read(out, as_version=4)

@@ -425,24 +425,21 @@ def test_jupyterlab_runs_the_cifar_notebook_and_shows_the_students_keras(
         # (if they never are, the checks below say what is missing).
         for index in (keras_index, maps_index):
             page.locator(".jp-NotebookPanel .jp-CodeCell").nth(index).scroll_into_view_if_needed()
-        page.locator(".jp-NotebookPanel .jp-CodeCell").nth(keras_index).scroll_into_view_if_needed()
-        with contextlib.suppress(PlaywrightTimeout):
-            page.wait_for_function(
-                f"(i) => {{ const c = ({CODE_CELL_JS})(i);"
-                " return !!c && c.tokens.length > 0 && c.outputs.some(o => o.text.trim()); }",
-                arg=keras_index,
-                polling=100,
-            )
-        keras_cell = page.evaluate(CODE_CELL_JS, keras_index)
-        page.locator(".jp-NotebookPanel .jp-CodeCell").nth(fit_index).scroll_into_view_if_needed()
-        with contextlib.suppress(PlaywrightTimeout):
-            page.wait_for_function(
-                f"(i) => {{ const c = ({CODE_CELL_JS})(i);"
-                " return !!c && c.tokens.length > 0 && c.outputs.some(o => o.text.trim()); }",
-                arg=fit_index,
-                polling=100,
-            )
-        fit_cell = page.evaluate(CODE_CELL_JS, fit_index)
+
+        def shown_code_cell(index: int) -> dict:
+            """Scroll to code cell `index`, wait until it is highlighted with its output drawn, and read it."""
+            page.locator(".jp-NotebookPanel .jp-CodeCell").nth(index).scroll_into_view_if_needed()
+            with contextlib.suppress(PlaywrightTimeout):
+                page.wait_for_function(
+                    f"(i) => {{ const c = ({CODE_CELL_JS})(i);"
+                    " return !!c && c.tokens.length > 0 && c.outputs.some(o => o.text.trim()); }",
+                    arg=index,
+                    polling=100,
+                )
+            return page.evaluate(CODE_CELL_JS, index)
+
+        keras_cell = shown_code_cell(keras_index)
+        fit_cell = shown_code_cell(fit_index)
         page.locator(".jp-NotebookPanel .jp-CodeCell").nth(maps_index).scroll_into_view_if_needed()
         with contextlib.suppress(PlaywrightTimeout):
             page.wait_for_function(

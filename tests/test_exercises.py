@@ -17,7 +17,6 @@ from types import SimpleNamespace
 import keras
 import nbformat
 import numpy as np
-import papermill
 import pytest
 from keras import layers
 
@@ -26,7 +25,7 @@ from lab_utils.exercises import EXERCISES, TIERS, ExerciseError, check, split_ga
 from lab_utils.models.builders import build_simple_cnn, build_vgg_blocks
 from lab_utils.report import plotting
 
-from .helpers import ROOT
+from .helpers import ROOT, run_smoke_notebook
 
 NOTEBOOKS = ROOT / "notebooks"
 WITH_EXERCISES = (
@@ -252,20 +251,7 @@ def test_student_version_refuses_to_overwrite_the_sources() -> None:
 
 
 def _papermill(source: Path, out: Path, mini: Path, tmp_path: Path) -> nbformat.NotebookNode:
-    papermill.execute_notebook(
-        str(source),
-        str(out),
-        cwd=str(NOTEBOOKS),
-        progress_bar=False,
-        parameters={
-            "profile": "smoke",
-            "data_dir": str(mini),
-            "figures_dir": str(tmp_path / "figures"),
-            "tables_dir": str(tmp_path / "tables"),
-            "runs_dir": str(tmp_path / "runs"),
-        },
-    )
-    return nbformat.read(out, as_version=4)
+    return run_smoke_notebook(source, out, tmp_path, mini)
 
 
 def _check_outputs(notebook: nbformat.NotebookNode) -> list[str]:

@@ -27,6 +27,8 @@ from lab_utils.training.fit import reseed_random_layers
 from lab_utils.training.profiles import get_profile
 from lab_utils.training.signature import model_differences, model_signature
 
+from .helpers import run_smoke_notebook
+
 LAB_UTILS = Path(builders.__file__).resolve().parents[1]
 RUN_LINE = re.compile(r"^(\w+): (trained|loaded from the run cache) \(", re.M)
 
@@ -322,8 +324,6 @@ def test_an_edited_notebook_runs_to_the_end_and_retrains_the_edited_run(
     the tables label the row as the student's."""
     import shutil
 
-    import papermill
-
     where, old, new, run, difference = EDITS[name]  # `old` → `new` everywhere in `where`
     notebook = nbformat.read(NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
     cells = [c for c in notebook.cells if c.cell_type == "code" and where in c.source]
@@ -331,20 +331,7 @@ def test_an_edited_notebook_runs_to_the_end_and_retrains_the_edited_run(
     cells[0].source = cells[0].source.replace(where, where.replace(old, new), 1)
     nbformat.write(notebook, tmp_path / f"{name}.ipynb")
     shutil.copytree(smoke / "runs", tmp_path / "runs")
-    papermill.execute_notebook(
-        str(tmp_path / f"{name}.ipynb"),
-        str(tmp_path / "out.ipynb"),
-        cwd=str(NOTEBOOKS_DIR),
-        progress_bar=False,
-        parameters={
-            "profile": "smoke",
-            "data_dir": str(mini),
-            "figures_dir": str(tmp_path / "figures"),
-            "tables_dir": str(tmp_path / "tables"),
-            "runs_dir": str(tmp_path / "runs"),
-        },
-    )  # raises on any cell error: the notebook ran to the end
-    done = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    done = run_smoke_notebook(tmp_path / f"{name}.ipynb", tmp_path / "out.ipynb", tmp_path, mini)  # raises on error
     text = "\n".join(o.get("text", "") for c in done.cells if c.cell_type == "code" for o in c.get("outputs", []))
     said = [line for line in text.splitlines() if line.startswith(f"{run}: ")]
     assert said and said[0].startswith(f"{run}: trained (your model, not the report's: ") and difference in said[0]
