@@ -67,11 +67,11 @@ def test_smoke_keeps_a_small_test_set() -> None:
     assert PROFILES["smoke"].limits("cifar10")[1] == 300
 
 
-def test_seeds_default_to_one_on_a_cpu_profile_and_three_under_full(tmp_path) -> None:
+def test_seeds_default_to_one_on_a_cpu_profile_and_five_under_full(tmp_path) -> None:
     from lab_utils.lab import Lab
 
-    assert {name: p.seeds for name, p in PROFILES.items()} == {"smoke": 1, "lesson": 1, "quick": 1, "full": 3}
-    assert Lab("full", runs_dir=tmp_path, verbose=0).seeds == [0, 1, 2]  # the profile's, when none is named
+    assert {name: p.seeds for name, p in PROFILES.items()} == {"smoke": 1, "lesson": 1, "quick": 1, "full": 5}
+    assert Lab("full", runs_dir=tmp_path, verbose=0).seeds == [0, 1, 2, 3, 4]  # the profile's, when none is named
     assert Lab("full", runs_dir=tmp_path, seed=5, seeds=1, verbose=0).seeds == [5]  # a named count wins
     with pytest.raises(ConfigError, match="seeds=0 must be a positive whole number"):
         Lab("smoke", runs_dir=tmp_path, seeds=0, verbose=0)
