@@ -306,7 +306,8 @@ EDITS = {
         "units: 96 vs 128",
     ),
     "04_data_augmentation": (
-        "layers.RandomTranslation(height_factor=0.1, width_factor=0.1",
+        'layers.RandomTranslation(height_factor=0.1, width_factor=0.1, fill_mode="nearest"),\n'
+        '    ], name="augmentation")\n\n\ndef flips()',
         "0.1",
         "0.2",
         "cifar_vgg_flip_shift",
