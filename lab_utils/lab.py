@@ -150,12 +150,17 @@ class Lab(Session):
             row["epochs"] = record.epochs_run if record else None
             row["parameters"] = record.params["total"] if record else None
             row["base"] = base_note(record) if record else None
-        edited = {labels[n]: self.differences[(n, None)] for n in experiments if (n, None) in self.differences}
-        if edited:  # a student's edited model: its row says so, and how it differs from the report's
-            for row in rows:
-                row["model"] = "yours: " + "; ".join(edited[row["network"]][:2]) if row["network"] in edited else None
+        names = {labels[n]: n for n in experiments}
+        self._label_edited(rows, lambda row: (names.get(row["network"]), None))
         datasets = sorted({r.record.dataset["name"] for r in runs.values()})
         return self._write(rows, table, caption=caption, datasets=datasets)
+
+    def _label_edited(self, rows: list[dict[str, Any]], run_of: Callable[[dict[str, Any]], tuple]) -> None:
+        """A `model` column when a row's run is a student's edited model: "yours: " and how it differs."""
+        edited = [self.differences.get(run_of(row)) for row in rows]
+        if any(edited):
+            for row, differences in zip(rows, edited, strict=True):
+                row["model"] = "yours: " + "; ".join(differences[:2]) if differences else None
 
     def _write(self, rows: list[dict[str, Any]], table: str, *, caption: str, datasets: Sequence[str]) -> Table:
         """Write the table (CSV + Markdown) and return it for display, rendered from the written Markdown."""
@@ -202,6 +207,9 @@ class Lab(Session):
                     "note": paper_row["note"],
                 }
             )
+        self._label_edited(
+            rows, lambda row: (_experiment_for_label(row["network"]), preset_for_paper_name(row["augmentation"]))
+        )
         return self._write(rows, table, caption=caption, datasets=["cifar10"])
 
     def best_model(self) -> tuple[str, str | None]:
