@@ -138,8 +138,8 @@ class Lab(Session):
 
     def accuracy_table(self, table: str, experiments: Sequence[str], *, caption: str) -> list[dict[str, Any]]:
         """Train (or load) each experiment and write the table with the report's accuracy beside ours: the mean
-        over seeds, its std, the number of seeds and a 95 % interval (Wilson for one seed, else a bootstrap over
-        seeds and images)."""
+        over seeds, its std, the number of seeds and a 95 % interval (Wilson for one seed, else a t over seeds with the
+        seed and image variance components: lab_utils.report.stats.accuracy_interval)."""
         seeds = {name: self.runs(name) for name in experiments}
         runs = {name: per_seed[0] for name, per_seed in seeds.items()}
         labels = {name: get_experiment(name).label for name in experiments}

@@ -20,6 +20,8 @@ from pathlib import Path
 import nbformat
 import tomllib
 
+from lab_utils.atomic import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 TAG = "lab-setup"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -120,14 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         if new != old:
             stale.append(path)
             if not args.check:
-                path.write_text(new, encoding="utf-8")
+                atomic_write_text(path, new)
     if args.readme.is_file():
         old = args.readme.read_text(encoding="utf-8")
         new = with_links(old, colab_links(repo, notebooks))
         if new != old:
             stale.append(args.readme)
             if not args.check:
-                args.readme.write_text(new, encoding="utf-8")
+                atomic_write_text(args.readme, new)
     for path in stale:
         print(f"{'out of date' if args.check else 'updated'}: {path.name}")
     return 1 if args.check and stale else 0

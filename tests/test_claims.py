@@ -198,6 +198,18 @@ def test_equivalence_claim() -> None:
     assert one(far, "resnet50_sgd_near_simple_cnn").status == CONTRADICTED
 
 
+def test_about_the_same_is_ruled_out_only_by_an_interval_beyond_the_margin() -> None:
+    """The report's +1.28 "about the same": an interval of -3 to +1 misses 1.28 yet agrees with "within ±2"."""
+
+    def tested(low: float, high: float) -> verdicts.Tested:
+        diff = stats.Difference((low + high) / 2, low, high, 0.5, "t", (5, 5), se=1.0, df=4.0)
+        return verdicts.Tested((verdicts.Pair("a", "b", 0, 1.28, diff),), "", margin=verdicts.EQUIVALENCE)
+
+    assert not verdicts._rules_out(tested(-3.0, 1.0))
+    assert verdicts._rules_out(tested(2.5, 6.0))
+    assert verdicts._rules_out(tested(-7.0, -2.5))
+
+
 # --- scope ------------------------------------------------------------------------------------------------------
 
 

@@ -160,6 +160,21 @@ def test_the_dropout_exercise_wants_its_own_run(strict, capsys) -> None:
         check("02.3", 3, run=_dropout_run(0.25, best_epoch=3, epochs=50))
 
 
+def test_the_checks_reject_near_misses(strict) -> None:
+    """A linear activation after batch norm, or one dropout layer where the exercise asks for two, is wrong."""
+    source = next(
+        cells[2].source for cells in (_exercise_groups(n).get("02.2") for n in WITH_EXERCISES) if cells is not None
+    )
+    namespace = {"keras": keras, "layers": keras.layers}
+    exec(source.replace("layers.ReLU()", 'layers.Activation("linear")'), namespace)
+    with pytest.raises(ExerciseError, match="then the ReLU"):
+        check("02.2", namespace["answer"])
+    one_dropout = _dropout_run(0.25, best_epoch=3)
+    one_dropout.model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.25), keras.layers.Dense(2)])
+    with pytest.raises(ExerciseError, match="both dropout layers"):
+        check("02.3", 3, run=one_dropout)
+
+
 def test_an_unanswered_exercise_says_so_and_never_raises(strict, capsys) -> None:
     assert check("01.1", None) is None
     assert "not answered yet" in capsys.readouterr().out

@@ -98,6 +98,26 @@ def _wrong_answers(context: dict) -> dict[str, object]:
     }
 
 
+def test_the_zoom_set_keeps_flip_shifts_settings(monkeypatch) -> None:
+    """04.2 asks for flip_shift's two layers then a zoom: a vertical flip or a wider shift is not that set."""
+    monkeypatch.setenv("LAB_STRICT_CHECKS", "1")
+
+    def zoom_set(flip: str = "horizontal", shift: float = 0.1) -> keras.Sequential:
+        return keras.Sequential(
+            [
+                layers.RandomFlip(flip),
+                layers.RandomTranslation(height_factor=shift, width_factor=shift, fill_mode="nearest"),
+                layers.RandomZoom(0.1, fill_mode="nearest"),
+            ]
+        )
+
+    assert check("04.2", zoom_set()) is True
+    with pytest.raises(ExerciseError, match="RandomFlip"):
+        check("04.2", zoom_set(flip="vertical"))
+    with pytest.raises(ExerciseError, match="RandomTranslation"):
+        check("04.2", zoom_set(shift=0.2))
+
+
 IDS = sorted(i for name in NOTEBOOKS for i in _groups(name))
 
 

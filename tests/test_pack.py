@@ -140,10 +140,12 @@ def test_lab_runs_archive_loads_into_lab_runs_dir(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("LAB_CALLER_DIR", str(tmp_path))
     monkeypatch.setenv("LAB_RUNS_DIR", "student-runs")
     monkeypatch.setenv("LAB_RUNS_ARCHIVE", "class-runs.zip")
-    assert [p.name for p in pack.load_from_env()] == ["mnist_cnn-ab12", "mnist_mlp-cd34"]
+    from lab_utils.training.session import Session
+
+    session = Session("smoke", verbose=0)  # what a notebook's Lab does as it starts
+    assert session.runs_dir == tmp_path / "student-runs"
+    assert sorted(p.name for p in session.runs_dir.iterdir()) == ["mnist_cnn-ab12", "mnist_mlp-cd34"]
     assert (tmp_path / "student-runs" / "mnist_cnn-ab12" / "model.weights.h5").is_file()
-    monkeypatch.delenv("LAB_RUNS_ARCHIVE")
-    assert pack.load_from_env() == []
 
 
 def test_the_command_line_packs_loads_and_says_what_is_wrong(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -223,6 +223,41 @@ def test_an_edited_model_trains_under_its_own_key_and_says_how_it_differs(lab: L
     assert table[0]["model"].startswith("yours: ")
 
 
+def test_an_edited_model_trains_under_every_seed_of_the_session(mini: Path, tmp_path: Path) -> None:
+    """With seeds=2 the second seed is the student's model again (reseeded), never the catalogue's."""
+    lab = Lab("smoke", data_dir=mini, runs_dir=tmp_path / "runs", seeds=2, verbose=0)
+    keras.utils.set_random_seed(0)
+    edited = builders.build_mlp(hidden_units=96, name="mine")
+    edited.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.02, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    lab.fit(edited, "mnist_mlp")
+    first, second = lab.runs("mnist_mlp")
+    assert [r.record.config["seed"] for r in (first, second)] == [0, 1]
+    differences = "; ".join(lab.compare_with_catalogue(second.model, lab.config("mnist_mlp")))
+    assert "units: 96 vs 128" in differences and "learning rate 0.02 vs 0.01" in differences
+    assert first.record.key != second.record.key
+
+
+def test_a_base_without_the_imagenet_file_is_recorded_as_random(monkeypatch) -> None:
+    """Tables and claims read `weights` from the run's config: a base a notebook built with weights=None (or
+    without the ImageNet file) must not be recorded as ImageNet because the catalogue asked for it."""
+    from lab_utils.models import transfer
+    from lab_utils.training.session import Session
+
+    base = keras.Sequential([keras.Input((32, 32, 3)), layers.Conv2D(4, 3)], name="resnet50")
+    model = keras.Sequential([keras.Input((32, 32, 3)), base, layers.Flatten(), layers.Dense(10)])
+    config = get_experiment("resnet50_adam").config
+    assert config.model_kwargs["weights"] == "imagenet"
+    monkeypatch.setattr(transfer, "imagenet_weights_available", lambda name: True)
+    monkeypatch.setattr(transfer, "_imagenet_first_kernel", lambda name, home: np.zeros((3, 3, 3, 4), "float32"))
+    assert Session._with_base_weights(model, config, None).model_kwargs["weights"] is None  # random kernel
+    base.set_weights([np.zeros((3, 3, 3, 4), "float32"), np.zeros(4, "float32")])  # now the "ImageNet" kernel
+    assert Session._with_base_weights(model, config, None) == config
+
+
 def test_auto_is_lesson_in_a_notebook_and_run_all_picks_full_on_an_accelerator(capsys) -> None:
     from lab_utils.run.runner import resolve_profile
 

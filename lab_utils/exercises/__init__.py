@@ -12,7 +12,7 @@ Cell convention — under a notebook's `## Exercises` heading, four cells per ex
    value or range the `lesson` profile gives (exact for predict/build answers that need no training).
 2. Code, tagged `exercise`: the student's placeholder, `answer = None` (after any starter lines).
 3. Code, tagged `solution`, metadata `{"jupyter": {"source_hidden": true}}` (collapsed in JupyterLab): sets
-   `answer`. `scripts/student_version.py` removes these cells; the source notebook keeps them, so
+   `answer`. `scripts/student_version.py` folds each into a closed `<details>` block; the source notebook keeps them, so
    `run_all.sh` and the tests run every check against its solution.
 4. Code, tagged `check`: `check("01.2", answer, model=...)` — imported once with
    `from lab_utils.exercises import check`.

@@ -45,6 +45,13 @@ def _check_zoom_augmentation(answer: Any) -> str | None:
     kinds = [type(layer).__name__ for layer in getattr(answer, "layers", [answer])]
     if kinds != ["RandomFlip", "RandomTranslation", "RandomZoom"]:
         return f"Expected RandomFlip, RandomTranslation, RandomZoom in that order; got {', '.join(kinds)}."
+    flip, shift, zoom = (layer.get_config() for layer in answer.layers)
+    if flip["mode"] != "horizontal":
+        return f'Flip as flip_shift does: RandomFlip("horizontal"), not {flip["mode"]!r} (upside-down ships are rare).'
+    if (shift["height_factor"], shift["width_factor"]) != (0.1, 0.1):
+        return "Shift as flip_shift does: RandomTranslation(height_factor=0.1, width_factor=0.1, ...)."
+    if zoom["height_factor"] != 0.1 or zoom["fill_mode"] != "nearest":
+        return 'Zoom by up to ±10 %: layers.RandomZoom(0.1, fill_mode="nearest").'
     batch = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")
     if not np.array_equal(keras.ops.convert_to_numpy(answer(batch, training=False)), batch):
         return "Called with training=False the set must return the images unchanged."

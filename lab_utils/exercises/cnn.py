@@ -108,10 +108,11 @@ def _check_bn_before_relu(answer: Any) -> str | None:
     for i in convs:
         if answer.layers[i].get_config()["activation"] != "linear":
             return f"{answer.layers[i].name} applies its own activation: give it none, the ReLU comes after BN."
-        if kinds[i + 1 : i + 3] != ["BatchNormalization", "ReLU"] and kinds[i + 1 : i + 3] != [
-            "BatchNormalization",
-            "Activation",
-        ]:
+        after = answer.layers[i + 2] if i + 2 < len(answer.layers) else None
+        relu = isinstance(after, keras.layers.ReLU) or (
+            isinstance(after, keras.layers.Activation) and after.get_config()["activation"] == "relu"
+        )
+        if kinds[i + 1 : i + 2] != ["BatchNormalization"] or not relu:
             return f"After {answer.layers[i].name} put BatchNormalization, then the ReLU (layers.ReLU())."
     from lab_utils.models.builders import build_vgg_blocks
 
@@ -125,8 +126,8 @@ def _check_dropout_minimum(answer: Any, *, run: Any) -> str | None:
     """Exercise 02.3: the run must be the simple CNN with dropout 0.25, trained at most 10 epochs."""
     if run is None or not hasattr(run, "record"):
         return "Set `lighter` to the run `lab.fit(...)` returned for the simple CNN with dropout 0.25."
-    rates = sorted({round(float(layer.rate), 4) for layer in run.model.layers if type(layer).__name__ == "Dropout"})
-    if rates != [0.25]:
+    rates = [round(float(layer.rate), 4) for layer in run.model.layers if type(layer).__name__ == "Dropout"]
+    if rates != [0.25, 0.25]:
         return f"`lighter` should be the simple CNN with dropout 0.25 in both dropout layers; its rates are {rates}."
     if run.record.config["epochs"] > 10:
         return (

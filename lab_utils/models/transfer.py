@@ -41,6 +41,7 @@ __all__ = [
     "ImageNetBase",
     "build_base",
     "check_input_shape",
+    "holds_imagenet_weights",
     "imagenet_or_random",
     "imagenet_weights_available",
     "resolve_weights",
@@ -267,6 +268,23 @@ def _available(base: str, home: str) -> bool:
         )
         return False
     return True
+
+
+def holds_imagenet_weights(model: keras.Model, base: str) -> bool:
+    """Whether `model`'s keras.applications base (its nested model) starts from the ImageNet file: a run records
+    what its base held, whatever weights the catalogue asked for (`weights = None` in a notebook is random)."""
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model) and layer.weights]
+    if not nested or not imagenet_weights_available(base):
+        return False
+    kernel = keras.ops.convert_to_numpy(nested[0].weights[0].value)
+    reference = _imagenet_first_kernel(base, str(keras_home()))
+    return kernel.shape == reference.shape and bool((kernel == reference).all())
+
+
+@functools.cache
+def _imagenet_first_kernel(base: str, home: str) -> Any:
+    """The first convolution kernel of the ImageNet base: enough to tell ImageNet weights from random ones."""
+    return keras.ops.convert_to_numpy(build_base(base, (32, 32, 3), weights="imagenet").weights[0].value)
 
 
 def check_input_shape(base: str, input_shape: Sequence[int]) -> None:

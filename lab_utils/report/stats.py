@@ -112,7 +112,7 @@ def correct_per_seed(predictions: Sequence[Sequence[int]], y_true: Sequence[int]
         if predicted.shape != y.shape:
             raise ConfigError(
                 f"seed {seed}: {predicted.size} predictions for {y.size} test labels; evaluate every "
-                "seed on the same test images (a smoke profile's test subsample depends on the seed)"
+                "seed on the same test images (the whole test set, or the same fixed subsample)"
             )
         out.append(predicted == y)
     return out

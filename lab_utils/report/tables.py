@@ -1,4 +1,4 @@
-"""Tables of the report: the seed's numbers as data, and one writer for CSV (data) + Markdown (report).
+"""Tables of the report: the report's numbers as data, and one writer for CSV (data) + Markdown (report).
 
 Every result table of the notebooks is written by `write_table`, so each has a machine-readable CSV (read back
 with `read_table`) and a Markdown twin with the paper's and our numbers side by side.

@@ -144,12 +144,16 @@ def _claim_p(t: Tested) -> tuple[float, bool, Pair]:
 
 
 def _rules_out(t: Tested) -> bool:
-    """A pair's 95 % interval excludes the report's difference (on the zero side of it, for a directional claim)."""
+    """A pair's 95 % interval excludes the report's difference (on the zero side of it, for a directional claim);
+    for "about the same", the report's effect is every difference within the margin: the interval must miss them all."""
     for q in t.pairs:
         if q.report is None:
             continue
         d = q.diff
-        if (
+        if q.sign == 0 and t.margin is not None:
+            if d.low > t.margin or d.high < -t.margin:
+                return True
+        elif (
             (q.sign == 0 and not d.low <= q.report <= d.high)
             or (q.sign > 0 and d.high < q.report)
             or (q.sign < 0 and d.low > q.report)

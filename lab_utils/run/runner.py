@@ -47,7 +47,7 @@ def select_notebooks(only: Sequence[str]) -> list[str]:
 def resolve_profile(name: str, *, allow_cpu: bool = False) -> str:
     """The profile to run, said with the device every run will use; refuses `full` on a CPU unless allowed.
 
-    "auto" is full with a GPU, else lesson, and says why. `full` without an accelerator would run the seed's
+    "auto" is full with a GPU, else lesson, and says why. `full` without an accelerator would run the report's
     protocol (up to 200 epochs × 22 runs) on the CPU for days, so it stops before any work with the cause.
     """
     from lab_utils.run.devices import no_accelerator_cause

@@ -6,7 +6,7 @@ The command line is lab_utils.run.pack:
     python -m lab_utils.run.pack --load class-runs.zip          # student: into runs/ (or --runs-dir, LAB_RUNS_DIR)
 
 With the runs in place every notebook loads the weights and records instead of training, so a class executes every
-cell in minutes. `LAB_RUNS_ARCHIVE=class-runs.zip` does the unpacking when a Lab starts (`load_from_env`). Only
+cell in minutes. `LAB_RUNS_ARCHIVE=class-runs.zip` does the unpacking when a Lab (a Session) starts. Only
 complete runs (record.json + model.weights.h5) travel, with a manifest of SHA-256 digests; unpacking refuses any
 member outside that shape (absolute paths, `..`, links, unknown files) and any digest that does not match.
 """
@@ -20,7 +20,6 @@ import re
 import zipfile
 from pathlib import Path
 
-from lab_utils import settings
 from lab_utils.atomic import atomic_dir, atomic_path
 from lab_utils.errors import ConfigError
 from lab_utils.paths import display_path, resolve, runs_dir
@@ -139,9 +138,3 @@ def unpack(archive: str | os.PathLike, folder: str | os.PathLike | None = None) 
                         )
             added.append(final)
     return added
-
-
-def load_from_env() -> list[Path]:
-    """Unpack `LAB_RUNS_ARCHIVE` into the run cache when it is set (a Lab calls this as it starts)."""
-    archive = settings.text("LAB_RUNS_ARCHIVE")
-    return unpack(archive) if archive else []

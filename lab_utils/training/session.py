@@ -18,6 +18,7 @@ import keras
 from lab_utils import settings
 from lab_utils.data.datasets import Dataset, load_dataset
 from lab_utils.errors import ConfigError
+from lab_utils.models.transfer import holds_imagenet_weights
 from lab_utils.paths import display_path, resolve
 from lab_utils.paths import runs_dir as default_runs_dir
 from lab_utils.training import distribute, runtime
@@ -123,7 +124,14 @@ class Session:
         key, one line says how it differs, and the tables label it as yours. `starts_from` is the run your
         model's weights come from (a second stage of fine-tuning).
         """
-        config = self.config(experiment, augmentation).replace(**changes)
+        catalogued = self.config(experiment, augmentation).replace(**changes)
+        config = self._with_base_weights(model, catalogued, starts_from)
+        differences = [] if changes else self.compare_with_catalogue(model, config)
+        if config != catalogued:
+            differences.append("base weights: random vs ImageNet")
+        # An edited model trains under every seed of the session, not only the first: the others are reseeded
+        # copies of it, made now, before training changes its weights.
+        copies = [self._reseeded(model, seed, starts_from) for seed in self.seeds[1:]] if differences else []
         run = fit_or_load(
             model,
             config,
@@ -135,7 +143,17 @@ class Session:
         if changes:
             self._say(config, run, ", ".join(f"{k}={v}" for k, v in changes.items()))
             return run
-        differences = self.compare_with_catalogue(model, config)
+        for seed, (copy, first) in zip(self.seeds[1:], copies, strict=True):
+            seeded = config.replace(seed=seed)
+            self._runs[(experiment, augmentation, seed)] = other = fit_or_load(
+                copy,
+                seeded,
+                self.dataset(config.dataset),
+                runs_root=self.runs_dir,
+                verbose=self.verbose,
+                starts_from=first.record.key if first else None,
+            )
+            self._say(seeded, other, f"your model, seed {seed}")
         if differences:
             self.differences[(experiment, augmentation)] = differences
             self._say(
@@ -150,6 +168,38 @@ class Session:
             self._say(config, run, "your model, the report's network")
         self._runs[(experiment, augmentation, config.seed)] = run
         return run
+
+    @staticmethod
+    def _with_base_weights(model: keras.Model, config: RunConfig, starts_from: Run | None) -> RunConfig:
+        """`config` with the weights the model's base really starts from: a base built with `weights=None` (your
+        choice, or a missing ImageNet file) is recorded as random, so tables and claims never call it ImageNet."""
+        kwargs = config.model_kwargs
+        if config.architecture != "transfer" or kwargs.get("weights") != "imagenet":
+            return config
+        if starts_from is not None:  # a second stage starts where its first stage's base started
+            imagenet = starts_from.record.config["model_kwargs"].get("weights") == "imagenet"
+        else:
+            imagenet = holds_imagenet_weights(model, kwargs["base"])
+        return config if imagenet else config.replace(model_kwargs={**kwargs, "weights": None})
+
+    def _reseeded(self, model: keras.Model, seed: int, starts_from: Run | None) -> tuple[keras.Model, Run | None]:
+        """Your compiled model as another seed starts it: fresh layers initialised under `seed`, its pretrained
+        bases' weights kept (a second stage: the weights of that seed's first stage), compiled as you compiled it;
+        and that first stage's run."""
+        first = None
+        if starts_from is not None:
+            stage = next(k for k, r in self._runs.items() if r is starts_from)
+            first = self.run(stage[0], stage[1], seed=seed)
+        keras.utils.set_random_seed(seed)
+        copy = keras.models.clone_model(model)
+        if first is not None:
+            copy.set_weights(first.model.get_weights())
+        else:
+            for mine, theirs in zip(copy.layers, model.layers, strict=True):
+                if isinstance(theirs, keras.Model):  # a keras.applications base: ImageNet (or your) weights
+                    mine.set_weights(theirs.get_weights())
+        copy.compile_from_config(model.get_compile_config())
+        return copy, first
 
     def compare_with_catalogue(self, model: keras.Model, config: RunConfig) -> list[str]:
         """How a notebook's compiled model differs from the catalogue's for `config` (empty: the same run)."""
