@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import MINI, run_all
+from .helpers import MINI, run_all, smoke_options
 
 E2E = (
     "e2e: an end-to-end run (papermill, a browser, a second Keras backend, or run_all.sh / run_tests.sh / "
@@ -95,16 +95,7 @@ def smoke(tmp_path_factory, mini: Path) -> Path:
         return out
     # On 2 workers: every catalogued run is trained first, then the notebooks load them (their hand-written models
     # equal the builders'); LAB_STRICT_CHECKS=1: an exercise solution that stopped being right fails the run.
-    result = run_all(
-        out,
-        "--profile",
-        "smoke",
-        "--data-dir",
-        str(mini),
-        "--workers",
-        "2",
-        env={**os.environ, "LAB_STRICT_CHECKS": "1"},
-    )
+    result = run_all(out, *smoke_options(mini, "--workers", "2"), env={**os.environ, "LAB_STRICT_CHECKS": "1"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (out / "run_all.stderr").write_text(result.stderr)  # kept for the tests of what run_all prints
     (out / "run_all.stdout").write_text(result.stdout)  # last: it marks a complete run

@@ -29,6 +29,11 @@ def output_options(out: Path) -> list[str]:
     ]
 
 
+def smoke_options(data: Path, *args: str) -> list[str]:
+    """run_all.sh's options for a smoke run on `data` (the mini data), then `args`."""
+    return ["--profile", "smoke", "--data-dir", str(data), *args]
+
+
 def run_all_command(out: Path, *args: str) -> list[str]:
     """./run_all.sh with every output folder under `out`."""
     return ["bash", str(ROOT / "run_all.sh"), *output_options(out), *args]

@@ -131,32 +131,27 @@ def test_fused_bn_pipeline_is_the_project_with_fused_batch_norm() -> None:
         assert model.optimizer.get_config()["momentum"] == 0.9
 
 
-@pytest.mark.e2e
-def test_backends_and_extra_pipelines_get_their_own_workers(tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
+def _benchmark(module: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m benchmarks.<module> --tiny <args>` from the checkout; fails the test with its stderr on an error."""
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.bench_training",
-            "--tiny",
-            "--only",
-            "mnist_cnn",
-            "--backend",
-            "tensorflow",
-            "--backend",
-            "jax",
-            "--pipeline",
-            "fused_bn",
-            "--json",
-            str(out),
-        ],
+        [sys.executable, "-m", f"benchmarks.{module}", "--tiny", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.e2e
+def test_backends_and_extra_pipelines_get_their_own_workers(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    _benchmark(
+        "bench_training",
+        *("--only", "mnist_cnn", "--backend", "tensorflow", "--backend", "jax", "--pipeline", "fused_bn"),
+        *("--json", str(out)),
+    )
     case = json.loads(out.read_text())["cases"]["mnist_cnn"]
     assert case["keras_backend"] == {
         "project": "tensorflow",
@@ -170,14 +165,7 @@ def test_backends_and_extra_pipelines_get_their_own_workers(tmp_path: Path) -> N
 @pytest.mark.e2e
 def test_tiny_benchmark_covers_every_model_and_pipeline(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_training", "--tiny", "--json", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _benchmark("bench_training", "--json", str(out))
     result = json.loads(out.read_text())
     has_torch = importlib.util.find_spec("torch") is not None
     pipelines = {"project", "seed"} | ({"torch"} if has_torch else set())
@@ -208,25 +196,7 @@ def test_epoch_benchmark_reports_seconds_per_report_epoch_and_checks_the_gpu_tar
     # benchmarks/bench_gpu.py is what a GPU machine runs (README: H200 numbers); here it must run on any device,
     # with the overrides of a case (batch 512, bf16) applied and the targets judged on the scaled epoch.
     out = tmp_path / "bench_gpu.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.bench_gpu",
-            "--tiny",
-            "--only",
-            "mnist_cnn",
-            "--only",
-            "vgg_bn_aug_b512_bf16",
-            "--json",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _benchmark("bench_gpu", "--only", "mnist_cnn", "--only", "vgg_bn_aug_b512_bf16", "--json", str(out))
     result = json.loads(out.read_text())
     assert (
         result["images"] == 256

@@ -22,7 +22,7 @@ from lab_utils.report.outputs import FIGURES, TABLES
 from lab_utils.run.runner import NOTEBOOKS
 from lab_utils.training.records import RECORD_FILE
 
-from .helpers import run_all
+from .helpers import run_all, smoke_options
 from .test_clean_output import test_executed_notebooks_have_no_stderr_and_no_warning_text as check_clean
 from .test_notebooks import test_every_figure_is_a_real_image_with_content as check_figure
 from .test_notebooks import test_every_notebook_executed_without_error as check_executed
@@ -40,16 +40,7 @@ def jax_smoke(tmp_path_factory, mini: Path) -> Path:
     only = [] if FULL else [arg for name in SELECTED for arg in ("--only", name)]
     # --no-html: the HTML report and site do not depend on the backend (the TensorFlow smoke run checks them)
     result = run_all(
-        out,
-        "--profile",
-        "smoke",
-        "--data-dir",
-        str(mini),
-        "--workers",
-        "2",
-        "--no-html",
-        *only,
-        env={**os.environ, "KERAS_BACKEND": "jax"},
+        out, *smoke_options(mini, "--workers", "2", "--no-html", *only), env={**os.environ, "KERAS_BACKEND": "jax"}
     )
     (out / "run_all.stdout").write_text(result.stdout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

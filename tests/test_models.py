@@ -41,6 +41,8 @@ def vgg_block_names(i: int, batch_norm: bool, dropout: bool) -> list[str]:
 
 STEM = ["image", "rescale"]
 SIMPLE_CNN_BODY = ["conv1", "pool1", "conv2", "conv3", "pool2", "flatten"]
+# The three VGG blocks' six 3×3 convolutions (32, 64, 128 filters) on RGB images.
+VGG_CONVS = conv(3, 3, 32) + conv(3, 32, 32) + conv(3, 32, 64) + conv(3, 64, 64) + conv(3, 64, 128) + conv(3, 128, 128)
 
 # (id, architecture, kwargs, input shape, layer names in order, total params, non-trainable params)
 CASES = [
@@ -105,14 +107,7 @@ CASES = [
             "fc1_dropout",
             "predictions",
         ],
-        conv(3, 3, 32)
-        + conv(3, 32, 32)
-        + conv(3, 32, 64)
-        + conv(3, 64, 64)
-        + conv(3, 64, 128)
-        + conv(3, 128, 128)
-        + dense(4 * 4 * 128, 128)
-        + dense(128, 10),
+        VGG_CONVS + dense(4 * 4 * 128, 128) + dense(128, 10),
         0,
     ),
     (
@@ -129,18 +124,7 @@ CASES = [
             "fc1_dropout",
             "predictions",
         ],
-        conv(3, 3, 32)
-        + conv(3, 32, 32)
-        + conv(3, 32, 64)
-        + conv(3, 64, 64)
-        + conv(3, 64, 128)
-        + conv(3, 128, 128)
-        + bn(32) * 2
-        + bn(64) * 2
-        + bn(128) * 2
-        + dense(4 * 4 * 128, 128)
-        + bn(128)
-        + dense(128, 10),
+        VGG_CONVS + bn(32) * 2 + bn(64) * 2 + bn(128) * 2 + dense(4 * 4 * 128, 128) + bn(128) + dense(128, 10),
         (2 * 32 * 2 + 2 * 64 * 2 + 2 * 128 * 2) + 2 * 128,
     ),
     (
