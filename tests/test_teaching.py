@@ -265,7 +265,7 @@ def test_auto_is_lesson_in_a_notebook_and_run_all_picks_full_on_an_accelerator(c
     expected = "full" if runtime.accelerator() else "lesson"  # asks the backend, whatever machine runs it
     assert resolve_profile("auto") == expected
     lesson = get_profile("lesson")
-    assert lesson.limits("mnist") == (8000, None) and lesson.limits("cifar10") == (4000, None)
+    assert lesson.limits("mnist") == (8000, None) and lesson.limits("cifar10") == (2000, None)
     transfer = lesson.apply(get_experiment("vgg19_adam_bn").config)
     assert transfer.model_kwargs["freeze_base"] is True and transfer.epochs == 3
     second_stage = lesson.apply(get_experiment("resnet50_adam_finetuned").config)
