@@ -90,14 +90,14 @@ PROFILES: dict[str, Profile] = {
     ),
     "lesson": Profile(
         name="lesson",
-        description="the CPU default: ≤ 2,000 CIFAR-10 / 8,000 MNIST training images, the whole test set, ≤ 30 "
+        description="the CPU default: ≤ 2,000 CIFAR-10 / 8,000 MNIST training images, the whole test set, ≤ 25 "
         "epochs with early stopping (patience 5); transfer: new head on a frozen base, ≤ 3 epochs; the "
         "whole report in under 30 min on 2 cores",
-        # CIFAR-10 sized so that the six notebooks stay under 30 min on a 2-core AVX2 CPU (docs/performance.md):
-        # VGG-block epochs are most of the time, and they scale with the images.
+        # CIFAR-10 and the epochs sized so that the six notebooks stay under 30 min on a 2-core AVX2 CPU
+        # (docs/performance.md): VGG-block epochs are most of the time, and they scale with the images.
         train_limit={"mnist": 8000, "fashion_mnist": 8000, "cifar10": 2000},
         test_limit=None,
-        max_epochs=30,
+        max_epochs=25,
         patience=5,
         imagenet_weights=True,
         imagenet_fallback=True,
