@@ -244,6 +244,17 @@ def test_run_all_writes_the_site_of_every_notebook(smoke: Path) -> None:
     assert len(list((site / "figures").glob("*.png"))) == len(ALL_FIGURES)
 
 
+def test_no_page_of_the_site_scrolls_sideways_at_1280_px(smoke: Path) -> None:
+    """The widest tables (the claims, Table III) wrap inside a 1,280-pixel window instead of scrolling."""
+    chromium = chromium_or_skip()
+    with chromium_page(chromium, height=900, timeout_s=20) as page:
+        page.route(re.compile(r"^(https?|wss?)://"), lambda route: route.abort())  # offline, as a student opens it
+        for html in sorted((smoke / "build" / "site").glob("*.html")):
+            page.goto(html.as_uri())
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 1280, f"{html.name} is {width} px wide in a 1,280 px window"
+
+
 def test_pages_and_tables_show_paths_relative_to_where_the_command_ran(tmp_path: Path, monkeypatch) -> None:
     """papermill's injected parameters and a table footer naming the data folder carry absolute paths; the
     published site must not (a teacher would share their home folder's layout)."""

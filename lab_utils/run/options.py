@@ -19,7 +19,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--profile",
         default="auto",
         choices=["auto", *PROFILES],
-        help="smoke: a few minutes, chance-level numbers; lesson: 20–35 min on 2 cores, the report's "
+        help="smoke: a few minutes, chance-level numbers; lesson: under 30 min on 2 cores, the report's "
         "effects visible; quick: full data, few epochs; full: the report's protocol (GPU). "
         "Default auto: full when a GPU is visible, else lesson.",
     )

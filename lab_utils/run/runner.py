@@ -61,7 +61,7 @@ def resolve_profile(name: str, *, allow_cpu: bool = False) -> str:
     elif name == "full" and not gpu and not allow_cpu:
         raise ConfigError(
             f"--profile full needs a GPU: {no_accelerator_cause(backend)}. Or run "
-            "--profile lesson (20–35 min on a CPU), or add --allow-cpu to run the full protocol anyway"
+            "--profile lesson (under 30 min on a 2-core CPU), or add --allow-cpu to run the full protocol anyway"
         )
     print(f"run_all: every run uses {device_description()} (Keras backend {backend})", flush=True)
     return name
