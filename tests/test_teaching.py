@@ -239,6 +239,15 @@ def test_an_edited_model_trains_under_every_seed_of_the_session(mini: Path, tmp_
     differences = "; ".join(lab.compare_with_catalogue(second.model, lab.config("mnist_mlp")))
     assert "units: 96 vs 128" in differences and "learning rate 0.02 vs 0.01" in differences
     assert first.record.key != second.record.key
+    keras.utils.set_random_seed(0)  # the report's CNN: its other seed is the catalogue's run, trained on demand
+    report = builders.build_simple_cnn(name="report")
+    report.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    lab.fit(report, "mnist_cnn")
+    assert [r.record.config["seed"] for r in lab.runs("mnist_cnn")] == [0, 1]
 
 
 def test_a_base_without_the_imagenet_file_is_recorded_as_random(monkeypatch) -> None:

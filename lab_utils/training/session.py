@@ -131,7 +131,7 @@ class Session:
             differences.append("base weights: random vs ImageNet")
         # An edited model trains under every seed of the session, not only the first: the others are reseeded
         # copies of it, made now, before training changes its weights.
-        copies = [self._reseeded(model, seed, starts_from) for seed in self.seeds[1:]] if differences else []
+        copies = {seed: self._reseeded(model, seed, starts_from) for seed in self.seeds[1:]} if differences else {}
         run = fit_or_load(
             model,
             config,
@@ -143,7 +143,7 @@ class Session:
         if changes:
             self._say(config, run, ", ".join(f"{k}={v}" for k, v in changes.items()))
             return run
-        for seed, (copy, first) in zip(self.seeds[1:], copies, strict=True):
+        for seed, (copy, first) in copies.items():
             seeded = config.replace(seed=seed)
             self._runs[(experiment, augmentation, seed)] = other = fit_or_load(
                 copy,
