@@ -383,6 +383,8 @@ def test_rows_line_and_tally() -> None:
         "inconclusive — underpowered; 2 checks apart (curves, timings): 2 holds; 16 not "
         "checked — commit x"
     )  # the 3 class claims read cifar_vgg_bn; checks: curves, stopping
+    shown = [v for v in vs if v.name != "cat_is_hardest"]  # a notebook's summary shows some of the run's family
+    assert verdicts.outcome_sentence(shown).startswith("3 tests of the methods (2 seeds, Holm over 4)")
     table = verdicts.verdicts_markdown(vs)
     assert "| Claim | Where | Report | Ours | Effect, points (95 % CI) | p | Holm-adjusted p |" in table
 

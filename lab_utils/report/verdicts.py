@@ -215,17 +215,18 @@ def outcome_sentence(verdicts: Sequence[Verdict], context: str = "") -> str:
     tests = [v for v in verdicts if v.kind == TEST]
     method = [v for v in tests if v.test.seeds_as_unit]
     models = [v for v in tests if not v.test.seeds_as_unit]
+    family = max((v.family or len(tests) for v in tests), default=0)  # the run's family, also for a few claims
     parts = []
     if method:
         seeds = sorted({min(v.test.n_seeds) for v in method})
         parts.append(
             f"{len(method)} tests of the methods ({'/'.join(map(str, seeds))} seeds, Holm over "
-            f"{len(tests)}): {tally(method, OUTCOMES)}"
+            f"{family}): {tally(method, OUTCOMES)}"
         )
     if models:
         parts.append(
             f"{len(models)} tests of these trained models only (one seed: not a verdict on the methods, "
-            f"Holm over {len(tests)}): {tally(models, OUTCOMES)}"
+            f"Holm over {family}): {tally(models, OUTCOMES)}"
         )
     checks = [v for v in verdicts if v.kind == CHECK]
     if checks:

@@ -278,7 +278,7 @@ def write_handouts(args: argparse.Namespace, build_dir: Path) -> None:
     from lab_utils.run.student import write_student_versions
 
     student = write_student_versions([NOTEBOOKS_DIR / f"{n}.ipynb" for n in NOTEBOOKS], build_dir / "student")
-    print(f"run_all: student versions (no solutions, no outputs) → {student[0].parent}", flush=True)
+    print(f"run_all: student versions (solutions folded away, no outputs) → {student[0].parent}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
