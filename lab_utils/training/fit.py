@@ -144,13 +144,18 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def run_key(model: keras.Model, config: RunConfig, data_fingerprint: str, *, starts_from: str | None = None) -> str:
-    """The cache key: a stable hash of everything that determines the trained weights (module docstring)."""
+def require_compiled(model: keras.Model) -> None:
+    """Raise ConfigError naming the fix when `model` was never compiled (its key needs the compile settings)."""
     if getattr(model, "optimizer", None) is None:
         raise ConfigError(
             f"model {model.name!r} is not compiled: call model.compile(optimizer=..., "
             "loss='sparse_categorical_crossentropy', metrics=['accuracy']) before lab.fit(model, ...)"
         )
+
+
+def run_key(model: keras.Model, config: RunConfig, data_fingerprint: str, *, starts_from: str | None = None) -> str:
+    """The cache key: a stable hash of everything that determines the trained weights (module docstring)."""
+    require_compiled(model)
     payload = {
         "model": model_signature(model),
         "pretrained": pretrained_fingerprint(model),

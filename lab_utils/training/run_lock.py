@@ -1,11 +1,13 @@
 """A lock per run-cache key: two processes sharing a run cache (workers on several machines, a notebook beside
 run_all.sh) never train the same run at once, and a run whose trainer died is trained again by the next one.
 
-The lock is a file beside the run's folder, created with O_CREAT | O_EXCL (atomic on local file systems and on
-NFS v3+), naming its holder (host, pid, time). The holder touches it every `HEARTBEAT_S` seconds from a
-background thread, so a lock is *stale* when its holder is a dead process on this host, or when it has not been
-touched for `STALE_AFTER_S` seconds (a holder on another machine that died or lost the shared folder). A stale
-lock is taken over; a live one is waited for, and the waiter then loads the finished run from the cache.
+The lock is a file beside the run's folder naming its holder (host, pid, time), written whole under another name
+and then hard-linked into place: the link is atomic and fails when the lock exists (local file systems, NFS), so
+no contender ever reads a half-written lock and takes it for a dead holder's. The holder touches it every
+`HEARTBEAT_S` seconds from a background thread, so a lock is *stale* when its holder is a dead process on this
+host, or when it has not been touched for `STALE_AFTER_S` seconds (a holder on another machine that died or lost
+the shared folder). A stale lock is taken over; a live one is waited for, and the waiter then loads the finished
+run from the cache.
 
 Not the `filelock` package: its FileLock (flock) is unreliable between NFS hosts; its SoftFileLease (a heartbeat,
 filelock >= 3.30) would serve, for a new dependency whose newest releases need Python 3.11.
@@ -78,12 +80,14 @@ def is_stale(path: Path, *, now: float | None = None) -> bool:
 def try_lock(path: Path) -> bool:
     """Create the lock file if nobody holds it; True when this process now holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    whole = path.with_name(f"{path.name}.new-{os.getpid()}-{threading.get_ident()}")
+    whole.write_text(json.dumps(holder()), encoding="utf-8")
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        os.link(whole, path)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        json.dump(holder(), file)
+    finally:
+        whole.unlink(missing_ok=True)
     return True
 
 

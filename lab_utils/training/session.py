@@ -25,7 +25,7 @@ from lab_utils.training import distribute, runtime
 from lab_utils.training.build import build_catalogued, build_for, compile_model
 from lab_utils.training.config import RunConfig
 from lab_utils.training.experiments import get_experiment
-from lab_utils.training.fit import Run, find_run, fit_or_load, run_key
+from lab_utils.training.fit import Run, find_run, fit_or_load, require_compiled, run_key
 from lab_utils.training.profiles import Profile, get_profile
 from lab_utils.training.signature import model_differences
 
@@ -124,6 +124,7 @@ class Session:
         key, one line says how it differs, and the tables label it as yours. `starts_from` is the run your
         model's weights come from (a second stage of fine-tuning).
         """
+        require_compiled(model)  # before its compile settings are compared
         catalogued = self.config(experiment, augmentation).replace(**changes)
         config = self._with_base_weights(model, catalogued, starts_from)
         differences = [] if changes else self.compare_with_catalogue(model, config)
