@@ -128,7 +128,7 @@ class Session:
         catalogued = self.config(experiment, augmentation).replace(**changes)
         config = self._with_base_weights(model, catalogued, starts_from)
         differences = [] if changes else self.compare_with_catalogue(model, config)
-        if config != catalogued:
+        if config != catalogued and not changes:  # a side experiment is neither labelled nor reseeded
             differences.append("base weights: random vs ImageNet")
         # An edited model trains under every seed of the session, not only the first: the others are reseeded
         # copies of it, made now, before training changes its weights.
